@@ -1,0 +1,13 @@
+//! ztrs: a ZeroTier-V1-compatible virtual network appliance.
+//!
+//! The library is laid out as in `docs/architecture.md`:
+//! - [`wire`]: zero-copy views and validated representations of every ZeroTier V1 codec;
+//! - [`crypto`]: identities, key agreement, signatures and packet armor;
+//! - [`cli`]: the command line (`ztrs idtool`, ...).
+//!
+//! Protocol logic never touches a clock, socket or task; drivers above it do.
+
+pub mod cli;
+pub mod crypto;
+pub mod hex;
+pub mod wire;
