@@ -4,11 +4,18 @@
 //! - parsing never panics and never allocates in proportion to attacker input beyond the
 //!   documented caps; every length is checked before it is used;
 //! - every representation has `parse` and `emit`, and `parse(emit(x)) == x`;
-//! - no crypto and no protocol state here: callers verify signatures and MACs (`crate::crypto`).
+//! - no protocol state here beyond the bounded reassemblers the codecs need; callers verify
+//!   signatures and MACs with `crate::crypto`.
 
 mod address;
 pub mod cursor;
 mod error;
+pub mod inet_address;
+pub mod packet;
+mod verb;
 
 pub use address::{Address, NetworkId};
 pub use error::{Error, Result};
+pub use inet_address::InetAddress;
+pub use packet::Cipher;
+pub use verb::{VERB_FLAG_COMPRESSED, VERB_MASK, Verb};
