@@ -14,6 +14,30 @@ pub mod inet_address;
 pub mod packet;
 mod verb;
 
+// Packet level and Ethernet.
+pub mod arp;
+pub mod compression;
+pub mod ethernet;
+pub mod fragment;
+pub mod mac;
+pub mod managed_ip;
+pub mod ndp;
+pub mod reassembly;
+
+// Verb payloads.
+pub mod verbs;
+
+// Credentials, rules and worlds.
+pub mod com;
+pub mod credentials;
+pub mod rules;
+pub mod world;
+
+// Dictionaries and network configuration.
+pub mod dictionary;
+pub mod netconf;
+pub mod netconf_chunk;
+
 pub use address::{Address, NetworkId};
 pub use error::{Error, Result};
 pub use inet_address::InetAddress;
