@@ -24,7 +24,7 @@ fn nibble(c: u8) -> Option<u8> {
 /// Decodes hex (either case). Returns `None` on odd length or a non-hex character.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes
