@@ -2,7 +2,8 @@
 //! classify every UDP datagram, reassemble fragments (one reassembler per receiving host, as
 //! each node has its own), dearmor every packet with the key agreed between the identities
 //! of its source and destination, decompress LZ4 payloads, parse every verb payload and
-//! decode FRAME / EXT_FRAME / MULTICAST_FRAME down to their Ethernet payloads.
+//! decode FRAME / EXT_FRAME / MULTICAST_FRAME down to their Ethernet payloads, and assemble the
+//! netconf each member received (signature-checked) into the addresses the capture records.
 //!
 //! Ground truth: the datagram totals stated in the vectors README, zero failed
 //! authentications, and the per-verb counts observed once everything authenticates.
@@ -22,7 +23,9 @@ use ztrs::wire::ethernet::{EthernetHeader, ethertype};
 use ztrs::wire::mac::Mac;
 use ztrs::wire::packet::{Datagram, Packet, PacketHeader, classify};
 use ztrs::wire::reassembly::Reassembler;
-use ztrs::wire::verbs::{HelloMoons, Payload, parse_payload};
+use ztrs::wire::netconf::NetworkConfig;
+use ztrs::wire::netconf_chunk::{Accepted, AssemblerOptions, ConfigAssembler};
+use ztrs::wire::verbs::{HelloMoons, OkBody, Payload, parse_payload};
 use ztrs::wire::world::World;
 use ztrs::wire::{Address, Cipher, NetworkId, Verb};
 
@@ -62,6 +65,9 @@ struct Decoded {
     largest_packet: usize,
     /// Moon ids announced in HELLOs (after undoing `cryptField`), with how often.
     hello_moons: BTreeMap<u64, usize>,
+    /// Netconf chunks (OK(NETWORK_CONFIG_REQUEST) and NETWORK_CONFIG) as
+    /// (recipient, sender, timestamp ms, chunk bytes).
+    config_chunks: Vec<(Address, Address, u64, Vec<u8>)>,
 }
 
 fn capture_dir(name: &str) -> PathBuf {
@@ -158,6 +164,7 @@ fn decode_packet(
     ids: &HashMap<Address, Identity>,
     keys: &mut HashMap<(Address, Address), SymmetricKey>,
     network: NetworkId,
+    now: u64,
     packet: &[u8],
 ) {
     decoded.packets += 1;
@@ -253,6 +260,20 @@ fn decode_packet(
                 ("MulticastFrame".into(), f.ethertype),
             );
         }
+        Payload::Ok(ok) => {
+            if let OkBody::NetworkConfigRequest(chunk) = ok.body {
+                let mut bytes = Vec::new();
+                chunk.emit(&mut bytes);
+                let entry = (header.destination, header.source, now, bytes);
+                decoded.config_chunks.push(entry);
+            }
+        }
+        Payload::NetworkConfig(push) => {
+            let mut bytes = Vec::new();
+            push.chunk.emit(&mut bytes);
+            let entry = (header.destination, header.source, now, bytes);
+            decoded.config_chunks.push(entry);
+        }
         _ => {}
     }
     if !frame.is_empty() {
@@ -303,7 +324,7 @@ fn decode_capture(name: &str, pcap_file: &str) -> Decoded {
             if Packet::new_checked(&packet[..]).is_ok_and(|p| p.fragmented()) {
                 decoded.reassembled += 1;
             }
-            decode_packet(&mut decoded, &ids, &mut keys, network, &packet);
+            decode_packet(&mut decoded, &ids, &mut keys, network, now, &packet);
         }
     }
     for r in reassemblers.values() {
@@ -316,6 +337,57 @@ fn decode_capture(name: &str, pcap_file: &str) -> Decoded {
         assert_eq!(r.in_flight(), 0, "every fragmented packet completed");
     }
     decoded
+}
+
+/// Assembles the netconf chunks each member received with the member-side assembler
+/// (signatures checked against the controller's identity, unsigned chunks refused) and checks
+/// each complete config: our network, issued to the recipient, and the managed IPv4 address
+/// the capture folder records for that member (`ipa` / `ipb`).
+fn check_received_netconfs(name: &str, decoded: &Decoded) {
+    let dir = capture_dir(name);
+    let ids = identities(&dir);
+    let network = network_id(&dir);
+    let controller = ids
+        .get(&network.controller())
+        .expect("the controller is the capture's root")
+        .to_public();
+    let expected_ip = |member: &str| -> IpAddr {
+        let text = std::fs::read_to_string(dir.join(format!("ip{member}"))).expect("ip file");
+        text.trim().parse().expect("ip file holds an address")
+    };
+    let member_address = |member: &str| -> Address {
+        let text = std::fs::read_to_string(dir.join(member).join("identity.public")).unwrap();
+        text.trim().parse::<Identity>().unwrap().address()
+    };
+    let mut assemblers: HashMap<Address, ConfigAssembler> = HashMap::new();
+    let mut complete: HashMap<Address, Vec<NetworkConfig>> = HashMap::new();
+    for (recipient, sender, now, bytes) in &decoded.config_chunks {
+        let assembler = assemblers
+            .entry(*recipient)
+            .or_insert_with(|| ConfigAssembler::new(network, AssemblerOptions::default()));
+        match assembler.accept_payload(bytes, *sender, &controller, *now) {
+            Ok(Accepted::Complete { dictionary, .. }) => {
+                let config = NetworkConfig::from_dictionary(&dictionary).expect("netconf parses");
+                complete.entry(*recipient).or_default().push(config);
+            }
+            Ok(Accepted::Partial { .. }) => {}
+            Err(rejection) => panic!("{name}: chunk for {recipient} refused: {rejection:?}"),
+        }
+    }
+    for member in ["a", "b"] {
+        let address = member_address(member);
+        let configs = complete
+            .get(&address)
+            .unwrap_or_else(|| panic!("{name}: no complete netconf for member {member}"));
+        for config in configs {
+            assert_eq!(config.network_id, network);
+            assert_eq!(config.issued_to, address);
+            let ips: Vec<IpAddr> = config.assigned_addresses().map(|(ip, _)| ip).collect();
+            assert_eq!(ips, vec![expected_ip(member)], "{name}: addresses of {member}");
+            let com = config.com.as_ref().expect("a member's netconf carries its COM");
+            assert!(com.verify(&controller), "{name}: COM signed by the controller");
+        }
+    }
 }
 
 fn verbs(list: &[(&str, usize)]) -> BTreeMap<String, usize> {
@@ -374,6 +446,9 @@ fn capture_1_join_and_ping() {
     assert_eq!(d.arp, (11, 11));
     // Every HELLO announces the moon of this set-up (`00000028210c94e2.moon`).
     assert_eq!(d.hello_moons, BTreeMap::from([(0x0000_0028_210c_94e2, 13)]));
+    // Each member's netconf arrived as OK(NETWORK_CONFIG_REQUEST) and was pushed once more.
+    assert_eq!(d.config_chunks.len(), 4);
+    check_received_netconfs("zerotierone-1.14.1-capture", &d);
 }
 
 #[test]
@@ -421,6 +496,8 @@ fn capture_2_fragmented_ping_and_tcp() {
     assert_eq!(d.icmp_echo, (6, 6));
     assert_eq!(d.arp, (8, 8));
     assert_eq!(d.hello_moons, BTreeMap::from([(0x0000_0080_ecb0_711e, 10)]));
+    assert_eq!(d.config_chunks.len(), 4);
+    check_received_netconfs("zerotierone-1.14.1-capture-2", &d);
 }
 
 /// The pcap reader itself on synthetic files: big-endian nanosecond pcap with Linux cooked
