@@ -21,10 +21,10 @@ use ztrs::wire::arp::{ArpOperation, ArpRepr};
 use ztrs::wire::compression::decompress_packet;
 use ztrs::wire::ethernet::{EthernetHeader, ethertype};
 use ztrs::wire::mac::Mac;
-use ztrs::wire::packet::{Datagram, Packet, PacketHeader, classify};
-use ztrs::wire::reassembly::Reassembler;
 use ztrs::wire::netconf::NetworkConfig;
 use ztrs::wire::netconf_chunk::{Accepted, AssemblerOptions, ConfigAssembler};
+use ztrs::wire::packet::{Datagram, Packet, PacketHeader, classify};
+use ztrs::wire::reassembly::Reassembler;
 use ztrs::wire::verbs::{HelloMoons, OkBody, Payload, parse_payload};
 use ztrs::wire::world::World;
 use ztrs::wire::{Address, Cipher, NetworkId, Verb};
@@ -383,9 +383,19 @@ fn check_received_netconfs(name: &str, decoded: &Decoded) {
             assert_eq!(config.network_id, network);
             assert_eq!(config.issued_to, address);
             let ips: Vec<IpAddr> = config.assigned_addresses().map(|(ip, _)| ip).collect();
-            assert_eq!(ips, vec![expected_ip(member)], "{name}: addresses of {member}");
-            let com = config.com.as_ref().expect("a member's netconf carries its COM");
-            assert!(com.verify(&controller), "{name}: COM signed by the controller");
+            assert_eq!(
+                ips,
+                vec![expected_ip(member)],
+                "{name}: addresses of {member}"
+            );
+            let com = config
+                .com
+                .as_ref()
+                .expect("a member's netconf carries its COM");
+            assert!(
+                com.verify(&controller),
+                "{name}: COM signed by the controller"
+            );
         }
     }
 }
