@@ -7,6 +7,7 @@
 mod files;
 mod idtool;
 mod moon;
+mod root;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Identity, signature and world (planet/moon) tool, compatible with `zerotier-idtool`.
     Idtool(idtool::IdtoolArgs),
+    /// Run a planet or moon root from a home directory (identity.secret and a world file).
+    Root(root::RootArgs),
 }
 
 /// Entry point of the `ztrs` binary.
@@ -37,6 +40,7 @@ pub fn main() -> ExitCode {
     match Cli::try_parse_from(argv) {
         Ok(cli) => match cli.command {
             Command::Idtool(args) => idtool::run(args),
+            Command::Root(args) => root::run(args),
         },
         Err(err) => usage_error(err),
     }

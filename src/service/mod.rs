@@ -1,1 +1,20 @@
-//! (being written)
+//! `service`: the tokio driver of a sans-IO [`crate::node::Node`] over real UDP.
+//!
+//! [`spawn`] starts one task that owns the node and its socket
+//! ([`ztrs_platform::udp::UdpUnderlay`]): it reads datagrams in batches, feeds
+//! `handle_datagram` with the time of an [`EpochClock`] (monotonic, anchored to the Unix epoch),
+//! sends what `poll_transmit` produces in batches, sleeps until `poll_timeout`, and forwards
+//! node events on a bounded channel. Other tasks reach the node through a cloneable
+//! [`ServiceHandle`] (bounded command channel) and stop it with [`ServiceHandle::shutdown`],
+//! which is orderly and bounded in time (H2.7, H6.9). Socket errors are per packet and never
+//! end the loop (H5.3).
+
+mod clock;
+mod driver;
+mod handle;
+mod stats;
+
+pub use clock::EpochClock;
+pub use driver::{ServiceOptions, spawn};
+pub use handle::{ServiceError, ServiceHandle, ShutdownOutcome};
+pub use stats::ServiceStats;
