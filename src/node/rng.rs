@@ -1,14 +1,26 @@
-//! The node's own pseudo-random generator (xoshiro256**), used for packet ids, the key of
-//! the rate-limit hash and random choices among endpoints. It is per node (nothing
-//! process-global, H5.6) and can be seeded so simulations are reproducible.
+//! The node's own random generator, used for packet ids, the key of the rate-limit hash and
+//! random choices among endpoints. It is per node (nothing process-global, H5.6) and can be
+//! seeded so simulations are reproducible.
 //!
-//! Packet ids only need to be unique per key (they are the cipher 1 nonce and the reply
-//! cookie), not secret; a 256-bit state seeded from the OS gives that.
+//! It is a cryptographic generator (the Salsa20/12 keystream under a 256-bit key from the
+//! OS): packet ids are visible on the wire, and a linear generator would let an observer
+//! predict the next ids and the rate limiter's hash key from them. Seeded runs (tests, the
+//! simulator) expand the seed into the key instead.
 
-/// xoshiro256** seeded through SplitMix64.
-#[derive(Clone, Debug)]
+use salsa20::Salsa12;
+use salsa20::cipher::{KeyIvInit, StreamCipher};
+
+/// A Salsa20/12 keystream read 64 bytes at a time.
 pub(crate) struct Rng {
-    s: [u64; 4],
+    stream: Salsa12,
+    block: [u8; 64],
+    used: usize,
+}
+
+impl core::fmt::Debug for Rng {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Rng(..)")
+    }
 }
 
 fn splitmix64(state: &mut u64) -> u64 {
@@ -20,32 +32,36 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 impl Rng {
-    /// A generator seeded with `seed`, or from the operating system when `None`.
+    /// A generator seeded with `seed`, or keyed from the operating system when `None`.
     pub(crate) fn new(seed: Option<u64>) -> Rng {
-        let mut state = seed.unwrap_or_else(|| {
-            let mut b = [0u8; 8];
-            crate::crypto::c25519::random_bytes(&mut b);
-            u64::from_le_bytes(b)
-        });
-        let s = [
-            splitmix64(&mut state),
-            splitmix64(&mut state),
-            splitmix64(&mut state),
-            splitmix64(&mut state),
-        ];
-        Rng { s }
+        let mut key = [0u8; 32];
+        match seed {
+            Some(mut state) => {
+                for chunk in key.chunks_exact_mut(8) {
+                    chunk.copy_from_slice(&splitmix64(&mut state).to_le_bytes());
+                }
+            }
+            None => crate::crypto::c25519::random_bytes(&mut key),
+        }
+        let stream = Salsa12::new(&key.into(), &[0u8; 8].into());
+        zeroize::Zeroize::zeroize(&mut key);
+        Rng {
+            stream,
+            block: [0; 64],
+            used: 64,
+        }
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = self.s[1] << 17;
-        self.s[2] ^= self.s[0];
-        self.s[3] ^= self.s[1];
-        self.s[1] ^= self.s[2];
-        self.s[0] ^= self.s[3];
-        self.s[2] ^= t;
-        self.s[3] = self.s[3].rotate_left(45);
-        result
+        if self.used + 8 > self.block.len() {
+            self.block = [0; 64];
+            self.stream.apply_keystream(&mut self.block);
+            self.used = 0;
+        }
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&self.block[self.used..self.used + 8]);
+        self.used += 8;
+        u64::from_le_bytes(out)
     }
 
     /// A uniformly distributed index below `n` (0 when `n` is 0).
