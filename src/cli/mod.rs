@@ -4,6 +4,7 @@
 //! The binary also answers to the names of the reference tools: invoked through a file (or
 //! symlink) named `zerotier-idtool` it behaves as `ztrs idtool`.
 
+mod demo;
 mod files;
 mod idtool;
 mod moon;
@@ -29,6 +30,8 @@ enum Command {
     Idtool(idtool::IdtoolArgs),
     /// Run a planet or moon root from a home directory (identity.secret and a world file).
     Root(root::RootArgs),
+    /// Run a private underlay on 127.0.0.1 (root, alice, bob) and report relay vs direct.
+    Demo(demo::DemoArgs),
 }
 
 /// Entry point of the `ztrs` binary.
@@ -41,6 +44,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => match cli.command {
             Command::Idtool(args) => idtool::run(args),
             Command::Root(args) => root::run(args),
+            Command::Demo(args) => demo::run(args),
         },
         Err(err) => usage_error(err),
     }
