@@ -269,6 +269,25 @@ impl World {
     pub fn default_planet() -> World {
         World::parse(DEFAULT_PLANET_BYTES).expect("the embedded default planet is a valid world")
     }
+
+    /// The planet a node runs with, by the reference's start-up rule (6.3): the stored
+    /// `planet` file is loaded first, then the built-in planet is offered through the update
+    /// rule. So no file means Earth; a file with another id (a private planet) stays in force;
+    /// a file with Earth's id stays unless the built-in one is newer and signed by the file's
+    /// key. A stored world that is not a planet is ignored.
+    pub fn effective_planet(stored: Option<World>) -> World {
+        let builtin = World::default_planet();
+        match stored {
+            Some(planet) if planet.world_type == WorldType::Planet => {
+                if builtin.should_replace(Some(&planet)) {
+                    builtin
+                } else {
+                    planet
+                }
+            }
+            _ => builtin,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -276,6 +295,39 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn effective_planet_follows_the_start_up_rule() {
+        let earth = World::default_planet();
+        // No planet file: Earth.
+        assert_eq!(World::effective_planet(None), earth);
+        // A private planet (another id) stays in force.
+        let (public, secret) = crate::crypto::c25519::generate_keypair();
+        let mut private = World {
+            world_type: WorldType::Planet,
+            id: 0x1234,
+            timestamp: 1,
+            updates_must_be_signed_by: public,
+            signature: [0; 96],
+            roots: earth.roots.clone(),
+        };
+        private.sign(&secret);
+        assert_eq!(World::effective_planet(Some(private.clone())), private);
+        // An older copy of Earth is replaced by the built-in one, which its key signed.
+        let mut older = earth.clone();
+        older.timestamp -= 1;
+        assert_eq!(World::effective_planet(Some(older)), earth);
+        // A "newer Earth" signed by someone else is kept over the built-in one (the built-in
+        // one is older), exactly as the reference keeps its stored file.
+        let mut forged = earth.clone();
+        forged.timestamp += 1;
+        forged.sign(&secret);
+        assert_eq!(World::effective_planet(Some(forged.clone())), forged);
+        // A moon stored as the planet is ignored.
+        let mut moon = private.clone();
+        moon.world_type = WorldType::Moon;
+        assert_eq!(World::effective_planet(Some(moon)), earth);
+    }
 
     fn root_identity() -> Identity {
         "7c2dfee12c:0:d623960e382e4ae2d7fd262e9165f1da3326a51fe526e1cfc2cec972731f04336a279b088ec51c8b5a6dbb0583c157e2afc73fce77e293c69b7627b319b82729".parse().unwrap()
