@@ -242,8 +242,11 @@ impl TxQueue {
 pub(crate) enum ContactKind {
     /// A full HELLO (unknown path, static hint, or a peer of unknown version).
     Hello,
-    /// An empty ECHO (RENDEZVOUS, pushed paths, for peers of protocol 5 or later).
+    /// An empty ECHO (pushed paths, for peers of protocol 5 or later).
     Echo,
+    /// A hole punch after RENDEZVOUS: a 4-byte junk datagram with IP TTL 2, then an ECHO
+    /// (a HELLO for peers below protocol 5).
+    Rendezvous,
 }
 
 /// A deferred contact.

@@ -28,6 +28,8 @@ use crate::wire::{Address, InetAddress, VERB_FLAG_COMPRESSED, Verb};
 
 /// Protocol version from which peers get cipher 3 (AES-GMAC-SIV).
 const AES_MIN_PROTOCOL_VERSION: u8 = 12;
+/// The IP TTL of the junk datagram sent before a RENDEZVOUS contact (the reference's 2).
+const RENDEZVOUS_JUNK_TTL: u8 = 2;
 /// Protocol version from which keepalives and contacts may be an ECHO instead of a HELLO.
 pub(crate) const ECHO_MIN_PROTOCOL_VERSION: u8 = 5;
 
@@ -169,6 +171,7 @@ impl Outbox {
         let transmit = Transmit {
             local: route.local,
             remote: route.remote,
+            ttl: None,
         };
         let mut pieces = Vec::new();
         if count > 1
@@ -216,6 +219,7 @@ impl Outbox {
         let transmit = Transmit {
             local: route.local,
             remote: route.remote,
+            ttl: None,
         };
         if self.queue.push(transmit, b, Class::Bulk).is_ok() {
             counters.datagrams_sent += 1;
@@ -549,12 +553,31 @@ impl Node {
         let Some(peer) = self.peers.get(&contact.peer) else {
             return;
         };
-        let echo =
-            contact.kind == ContactKind::Echo && peer.protocol_version >= ECHO_MIN_PROTOCOL_VERSION;
+        let echo = matches!(contact.kind, ContactKind::Echo | ContactKind::Rendezvous)
+            && peer.protocol_version >= ECHO_MIN_PROTOCOL_VERSION;
         let via = peer
             .path_index(&contact.local, &contact.remote)
             .map(|_| contact.peer);
         self.counters.contacts_sent += 1;
+        if contact.kind == ContactKind::Rendezvous {
+            // As the reference on RENDEZVOUS: 4 random bytes with TTL 2 first, so our NAT
+            // and firewall expect the peer's packets (a runt the peer ignores if it arrives).
+            let mut junk = self.outbox.queue.buffer();
+            junk.extend_from_slice(&self.rng.next_u64().to_be_bytes()[..4]);
+            let transmit = Transmit {
+                local: contact.local,
+                remote: contact.remote,
+                ttl: Some(RENDEZVOUS_JUNK_TTL),
+            };
+            if self
+                .outbox
+                .queue
+                .push(transmit, junk, Class::Control)
+                .is_ok()
+            {
+                self.counters.datagrams_sent += 1;
+            }
+        }
         if echo {
             let route = Route {
                 local: contact.local,

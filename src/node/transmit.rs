@@ -21,6 +21,10 @@ use crate::wire::packet::MAX_PACKET_LEN;
 pub struct Transmit {
     pub local: SocketAddr,
     pub remote: SocketAddr,
+    /// The IP TTL / hop limit to send with, if not the socket's default. Only the 4-byte junk
+    /// datagram sent before a RENDEZVOUS contact uses it (TTL 2: it opens the local NAT's and
+    /// firewall's state without reaching the peer, protocol 5.x RENDEZVOUS).
+    pub ttl: Option<u8>,
 }
 
 /// The priority class of an outgoing datagram.
@@ -124,6 +128,7 @@ mod tests {
         Transmit {
             local: "0.0.0.0:0".parse().unwrap(),
             remote: "10.0.0.1:9993".parse().unwrap(),
+            ttl: None,
         }
     }
 

@@ -457,27 +457,18 @@ impl Node {
             && self.usable(&endpoint)
             && self.can_send_to(&endpoint)
             && !self.topology.is_prohibited_endpoint(&r.with, &endpoint);
-        let Some(version) = self
-            .peers
-            .get(&r.with)
-            .filter(|_| acceptable)
-            .map(|p| p.protocol_version)
-        else {
+        if !acceptable || !self.peers.contains(&r.with) {
             self.counters.rendezvous_refused += 1;
             return;
-        };
+        }
         self.counters.rendezvous_received += 1;
         let local = if super::path::same_family(&rx.local, &endpoint) {
             rx.local
         } else {
             self.local_for(&endpoint)
         };
-        let kind = if version >= ECHO_MIN_PROTOCOL_VERSION {
-            ContactKind::Echo
-        } else {
-            ContactKind::Hello
-        };
-        self.request_contact(rx.now, r.with, local, endpoint, kind);
+        // ECHO or HELLO is chosen by the peer's version when the contact is sent.
+        self.request_contact(rx.now, r.with, local, endpoint, ContactKind::Rendezvous);
     }
 
     /// ECHO (5.7): answered with OK(ECHO) carrying the same bytes, rate limited per peer.

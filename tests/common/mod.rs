@@ -47,3 +47,5 @@ pub fn netconf_vectors() -> HashMap<String, String> {
 pub fn unhex(text: &str) -> Vec<u8> {
     ztrs::hex::decode(text.trim()).unwrap_or_else(|| panic!("bad hex in vector: {text}"))
 }
+
+pub mod nodes;
