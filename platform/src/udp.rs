@@ -321,6 +321,36 @@ impl UdpUnderlay {
             })
     }
 
+    /// Sends one datagram with a limited IP TTL / IPv6 hop limit, then restores the socket's
+    /// previous values. Used for the short-lived datagram that opens NAT state before hole
+    /// punching (it must expire before reaching the peer). Best effort: if the socket refuses
+    /// the option for one family the datagram is still sent. The driver is single-task, so no
+    /// other send can observe the temporary TTL.
+    pub fn try_send_with_ttl(&self, remote: SocketAddr, data: &[u8], ttl: u8) -> io::Result<()> {
+        let sock = socket2::SockRef::from(&self.plain);
+        let saved_v4 = sock.ttl_v4().ok();
+        let saved_v6 = match self.mode {
+            FamilyMode::Ipv4Only => None,
+            _ => sock.unicast_hops_v6().ok(),
+        };
+        if saved_v4.is_some() {
+            let _ = sock.set_ttl_v4(u32::from(ttl));
+        }
+        if saved_v6.is_some() {
+            let _ = sock.set_unicast_hops_v6(u32::from(ttl));
+        }
+        // Straight to the non-blocking socket: this one datagram does not wait for tokio's
+        // readiness bookkeeping (a full buffer is just `WouldBlock`, and the datagram is lost).
+        let result = portable::send_batch(&self.plain, self.mode, &[(remote, data)]).map(|_| ());
+        if let Some(v) = saved_v4 {
+            let _ = sock.set_ttl_v4(v);
+        }
+        if let Some(v) = saved_v6 {
+            let _ = sock.set_unicast_hops_v6(v);
+        }
+        result
+    }
+
     /// Waits for writability, then sends as [`UdpUnderlay::try_send_batch`] (it waits only
     /// while the kernel has no room; any other error is returned at once).
     pub async fn send_batch(&self, datagrams: &[(SocketAddr, &[u8])]) -> io::Result<usize> {
@@ -484,6 +514,29 @@ fn enable_pktinfo(socket: &Socket, mode: FamilyMode) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_ttl_send_arrives_and_restores_the_socket() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let underlay = UdpUnderlay::open(UdpConfig::ip(Ipv4Addr::LOCALHOST.into(), 0)).unwrap();
+            let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let before = socket2::SockRef::from(&underlay.plain).ttl_v4().unwrap();
+            underlay
+                .try_send_with_ttl(receiver.local_addr().unwrap(), b"junk", 2)
+                .unwrap();
+            let mut buf = [0u8; 16];
+            let (len, from) = receiver.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..len], b"junk");
+            assert_eq!(from, underlay.local_addr());
+            let after = socket2::SockRef::from(&underlay.plain).ttl_v4().unwrap();
+            assert_eq!(after, before, "the temporary TTL is undone");
+            assert_ne!(before, 2);
+        });
+    }
 
     #[test]
     fn canonical_unmaps_ipv4() {

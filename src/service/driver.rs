@@ -262,6 +262,20 @@ impl Driver {
                 self.recycle(buf);
                 break;
             };
+            if let Some(ttl) = transmit.ttl {
+                // Rare (hole punching): keep order by flushing first, then send it alone with
+                // its TTL, outside the batch.
+                self.flush();
+                match self.socket.try_send_with_ttl(transmit.remote, &buf, ttl) {
+                    Ok(()) => StatsCells::add(&self.stats.datagrams_sent, 1),
+                    Err(err) => {
+                        debug!(remote = %transmit.remote, %err, "short-TTL send failed");
+                        StatsCells::add(&self.stats.send_errors, 1);
+                    }
+                }
+                self.recycle(buf);
+                continue;
+            }
             if self.outbound.len() >= self.outbound_capacity {
                 StatsCells::add(&self.stats.transmit_queue_full, 1);
                 self.recycle(buf);
