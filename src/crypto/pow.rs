@@ -27,12 +27,15 @@ pub fn identity_digest(public: &[u8; PUBLIC_LEN], scratch: &mut Vec<u8>) -> [u8;
     scratch.clear();
     scratch.resize(MEMORY, 0);
     let mem = scratch.as_mut_slice();
-    stream.apply_keystream(&mut mem[..64]);
+    // Block k of the reference is "copy block k-1, then XOR the next keystream block", i.e.
+    // the XOR of keystream blocks 0..=k. One bulk keystream call plus a running XOR gives the
+    // same bytes with far less per-call overhead.
+    stream.apply_keystream(mem);
     for k in 1..MEMORY / 64 {
         let (done, rest) = mem.split_at_mut(k * 64);
-        let block = &mut rest[..64];
-        block.copy_from_slice(&done[(k - 1) * 64..]);
-        stream.apply_keystream(block);
+        for (b, p) in rest[..64].iter_mut().zip(&done[(k - 1) * 64..]) {
+            *b ^= *p;
+        }
     }
 
     let word = |mem: &[u8], i: usize| -> u64 {
@@ -40,17 +43,26 @@ pub fn identity_digest(public: &[u8; PUBLIC_LEN], scratch: &mut Vec<u8>) -> [u8;
         w.copy_from_slice(&mem[i * 8..i * 8 + 8]);
         u64::from_be_bytes(w)
     };
+    // The swap phase consumes 64 keystream bytes per step; draw them in large batches.
+    const BATCH_STEPS: usize = 256;
+    let mut keystream = [0u8; 64 * BATCH_STEPS];
     let mut i = 0;
     while i < WORDS {
-        // Both indices are read before the swap, exactly as the reference does.
-        let idx1 = (word(mem, i) % 8) as usize;
-        let idx2 = (word(mem, i + 1) % WORDS as u64) as usize;
-        let mut tmp = [0u8; 8];
-        tmp.copy_from_slice(&mem[idx2 * 8..idx2 * 8 + 8]);
-        mem[idx2 * 8..idx2 * 8 + 8].copy_from_slice(&digest[idx1 * 8..idx1 * 8 + 8]);
-        digest[idx1 * 8..idx1 * 8 + 8].copy_from_slice(&tmp);
-        stream.apply_keystream(&mut digest);
-        i += 2;
+        keystream.fill(0);
+        stream.apply_keystream(&mut keystream);
+        for block in keystream.chunks_exact(64) {
+            // Both indices are read before the swap, exactly as the reference does.
+            let idx1 = (word(mem, i) % 8) as usize;
+            let idx2 = (word(mem, i + 1) % WORDS as u64) as usize;
+            let mut tmp = [0u8; 8];
+            tmp.copy_from_slice(&mem[idx2 * 8..idx2 * 8 + 8]);
+            mem[idx2 * 8..idx2 * 8 + 8].copy_from_slice(&digest[idx1 * 8..idx1 * 8 + 8]);
+            digest[idx1 * 8..idx1 * 8 + 8].copy_from_slice(&tmp);
+            for (d, k) in digest.iter_mut().zip(block) {
+                *d ^= *k;
+            }
+            i += 2;
+        }
     }
     digest
 }
