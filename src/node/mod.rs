@@ -18,7 +18,9 @@
 //! proof-of-work check -> decompress (capped) -> dispatch. Packets from unknown senders wait
 //! (bounded, 5 s) for a WHOIS answer from a root.
 //!
-//! Rooms: `send` builds, armors and fragments packets; `receive` authenticates and relays;
+//! Rooms: `send` builds, armors and fragments packets and picks routes; `receive`
+//! authenticates; `relay` forwards packets that are not for us; `contact` reaches peers at
+//! given addresses;
 //! `verbs` handles each verb; `timers` runs root contact, keepalives and expiry; `peer`,
 //! `path`, `roots`, `queues`, `replies`, `ratelimit` and `transmit` hold the bounded state.
 //! Codecs come from `crate::wire`, keys and armor from `crate::crypto`; nothing is parsed here.
@@ -27,12 +29,14 @@
 //! FRAME, EXT_FRAME, MULTICAST_* and NETWORK_* are currently counted as `unhandled_verb`.
 
 mod constants;
+mod contact;
 mod counters;
 mod path;
 mod peer;
 mod queues;
 mod ratelimit;
 mod receive;
+mod relay;
 mod replies;
 mod rng;
 mod roots;

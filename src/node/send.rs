@@ -3,33 +3,30 @@
 //! flag when the packet exceeds the physical MTU, `cryptField` for the HELLO tail, armor
 //! (HELLO cipher 0; cipher 3 to peers of protocol 12 or later, cipher 1 otherwise), then the
 //! head and fragments into the transmit queue. Also route selection: a peer's best direct
-//! path, else the best root (8.2), and relaying of packets that are not for us (2.4).
+//! path, else the best root (8.2). Relaying lives in `relay`, contacts in `contact`.
 
 use std::net::SocketAddr;
 
-use super::constants::{
-    MAX_HELLO_MOONS, ROOT_RECENCY_DIVISOR, SOFTWARE_VERSION, UNKNOWN_LATENCY, ZT_MIN_UNITE_INTERVAL,
-};
+use super::constants::{MAX_HELLO_MOONS, ROOT_RECENCY_DIVISOR, SOFTWARE_VERSION, UNKNOWN_LATENCY};
 use super::counters::Counters;
-use super::queues::{Contact, ContactKind, ContactRefused, QueuedSend};
+use super::queues::QueuedSend;
 use super::replies::{Expected, ReplyKind};
 use super::transmit::{Class, QueueRefused, Transmit, TransmitQueue};
 use super::{Node, SendError};
 use crate::crypto::{SymmetricKey, armor, crypt_field};
 use crate::wire::compression::{MAX_COMPRESS_SCRATCH, compress_payload};
 use crate::wire::cursor::Writer;
-use crate::wire::fragment::{self, IDX_FRAGMENT_HOPS};
+use crate::wire::fragment;
 use crate::wire::packet::{
-    Cipher, FLAG_FRAGMENTED, FLAGS_HOPS_MASK, HEADER_LEN, IDX_FLAGS, IDX_VERB, MAX_RELAY_HOPS,
-    PROTOCOL_VERSION,
+    Cipher, FLAG_FRAGMENTED, HEADER_LEN, IDX_FLAGS, IDX_VERB, PROTOCOL_VERSION,
 };
-use crate::wire::verbs::{Hello, HelloMoons, MoonStamp, Rendezvous, Whois, WorldStamp};
+use crate::wire::verbs::{Hello, HelloMoons, MoonStamp, Whois, WorldStamp};
 use crate::wire::{Address, InetAddress, VERB_FLAG_COMPRESSED, Verb};
 
 /// Protocol version from which peers get cipher 3 (AES-GMAC-SIV).
 const AES_MIN_PROTOCOL_VERSION: u8 = 12;
 /// The IP TTL of the junk datagram sent before a RENDEZVOUS contact (the reference's 2).
-const RENDEZVOUS_JUNK_TTL: u8 = 2;
+pub(crate) const RENDEZVOUS_JUNK_TTL: u8 = 2;
 /// Protocol version from which keepalives and contacts may be an ECHO instead of a HELLO.
 pub(crate) const ECHO_MIN_PROTOCOL_VERSION: u8 = 5;
 
@@ -199,7 +196,7 @@ impl Outbox {
 
     /// Queues a relayed datagram as bulk traffic, copied once into a pooled buffer with its
     /// hop count byte (at `hops_at`) replaced by `hops_byte`.
-    fn forward(
+    pub(crate) fn forward(
         &mut self,
         counters: &mut Counters,
         data: &[u8],
@@ -294,7 +291,7 @@ impl Node {
     }
 
     /// Records that something was sent on `route` (keepalive cadence).
-    fn note_sent_on(&mut self, now: u64, route: &Route) {
+    pub(crate) fn note_sent_on(&mut self, now: u64, route: &Route) {
         if let Some(via) = route.via
             && let Some(peer) = self.peers.get_mut(&via)
             && let Some(i) = peer.path_index(&route.local, &route.remote)
@@ -539,238 +536,5 @@ impl Node {
         }
         self.note_sent_on(now, &route);
         Ok(())
-    }
-
-    /// Sends an empty keepalive/contact ECHO on a specific route.
-    pub(crate) fn send_contact_echo(&mut self, now: u64, destination: Address, route: Route) {
-        let options = SendOptions::control().expecting(ReplyKind::KeepaliveEcho);
-        let _ = self.send_on(now, destination, Verb::Echo, &[], options, route);
-    }
-
-    /// Contacts a peer at an address: ECHO if its version allows and `kind` asks for it,
-    /// else a full HELLO (the reference's `attemptToContactAt`).
-    pub(crate) fn contact(&mut self, now: u64, contact: Contact) {
-        let Some(peer) = self.peers.get(&contact.peer) else {
-            return;
-        };
-        let echo = matches!(contact.kind, ContactKind::Echo | ContactKind::Rendezvous)
-            && peer.protocol_version >= ECHO_MIN_PROTOCOL_VERSION;
-        let via = peer
-            .path_index(&contact.local, &contact.remote)
-            .map(|_| contact.peer);
-        self.counters.contacts_sent += 1;
-        if contact.kind == ContactKind::Rendezvous {
-            // As the reference on RENDEZVOUS: 4 random bytes with TTL 2 first, so our NAT
-            // and firewall expect the peer's packets (a runt the peer ignores if it arrives).
-            let mut junk = self.outbox.queue.buffer();
-            junk.extend_from_slice(&self.rng.next_u64().to_be_bytes()[..4]);
-            let transmit = Transmit {
-                local: contact.local,
-                remote: contact.remote,
-                ttl: Some(RENDEZVOUS_JUNK_TTL),
-            };
-            if self
-                .outbox
-                .queue
-                .push(transmit, junk, Class::Control)
-                .is_ok()
-            {
-                self.counters.datagrams_sent += 1;
-            }
-        }
-        if echo {
-            let route = Route {
-                local: contact.local,
-                remote: contact.remote,
-                via,
-            };
-            self.send_contact_echo(now, contact.peer, route);
-        } else {
-            let _ = self.send_hello(now, contact.peer, Some((contact.local, contact.remote)));
-        }
-    }
-
-    /// Queues a deferred contact (drained from `handle_timeout`, H2.5).
-    pub(crate) fn request_contact(
-        &mut self,
-        now: u64,
-        peer: Address,
-        local: SocketAddr,
-        remote: SocketAddr,
-        kind: ContactKind,
-    ) {
-        let contact = Contact {
-            peer,
-            local,
-            remote,
-            kind,
-        };
-        match self.contacts.push(contact, now) {
-            Ok(()) | Err(ContactRefused::Duplicate) => {}
-            Err(ContactRefused::Throttled) => self.counters.contact_throttled += 1,
-            Err(ContactRefused::Full) => self.counters.contact_queue_full += 1,
-        }
-    }
-
-    /// Contacts the static hints of a peer that has no live direct path.
-    pub(crate) fn try_static_hints(&mut self, now: u64, peer: Address) {
-        let hints: Vec<SocketAddr> = self
-            .static_hints
-            .iter()
-            .filter(|(a, _)| *a == peer)
-            .map(|(_, s)| *s)
-            .collect();
-        for remote in hints {
-            if self.usable(&remote) && self.can_send_to(&remote) {
-                let local = self.local_for(&remote);
-                self.request_contact(now, peer, local, remote, ContactKind::Hello);
-            }
-        }
-    }
-
-    /// Relays a datagram that is not for us (2.4): hops + 1 (dropped at `MAX_RELAY_HOPS`),
-    /// to the destination's best direct path, else to our best root. Introduces the two ends
-    /// (RENDEZVOUS) when both have direct paths to us.
-    pub(crate) fn relay(
-        &mut self,
-        now: u64,
-        remote: SocketAddr,
-        data: &[u8],
-        destination: Address,
-        is_fragment: bool,
-    ) {
-        if !self.is_relay() {
-            self.counters.relay_refused += 1;
-            return;
-        }
-        let hops_at = if is_fragment {
-            IDX_FRAGMENT_HOPS
-        } else {
-            IDX_FLAGS
-        };
-        let Some(&hops_byte) = data.get(hops_at) else {
-            self.counters.malformed_header += 1;
-            return;
-        };
-        let hops = hops_byte & FLAGS_HOPS_MASK;
-        if hops >= MAX_RELAY_HOPS {
-            self.counters.relay_hop_limit += 1;
-            return;
-        }
-        let source = if is_fragment {
-            None
-        } else {
-            data.get(crate::wire::packet::IDX_SOURCE..IDX_FLAGS)
-                .and_then(|s| Address::from_slice(s).ok())
-        };
-        let direct = self
-            .peers
-            .get(&destination)
-            .and_then(|p| p.best_path(now))
-            .map(|p| Route {
-                local: p.local,
-                remote: p.remote,
-                via: Some(destination),
-            });
-        let route = direct.or_else(|| {
-            let root = self.best_root(now, source)?;
-            if Some(root) == source || root == destination {
-                return None;
-            }
-            let path = self.peers.get(&root)?.best_path(now)?;
-            Some(Route {
-                local: path.local,
-                remote: path.remote,
-                via: Some(root),
-            })
-        });
-        let Some(route) = route.filter(|r| r.remote != remote) else {
-            self.counters.relay_no_route += 1;
-            return;
-        };
-        let hops_byte = if is_fragment {
-            (hops + 1) & FLAGS_HOPS_MASK
-        } else {
-            (hops_byte & !FLAGS_HOPS_MASK) | ((hops + 1) & FLAGS_HOPS_MASK)
-        };
-        let forwarded = self
-            .outbox
-            .forward(&mut self.counters, data, hops_at, hops_byte, route);
-        if !forwarded {
-            return;
-        }
-        self.counters.relay_forwarded += 1;
-        self.note_sent_on(now, &route);
-        if direct.is_some()
-            && let Some(source) = source
-        {
-            self.maybe_unite(now, source, destination);
-        }
-    }
-
-    /// Sends each of two peers a RENDEZVOUS naming the other's best direct address (same
-    /// family, IPv6 preferred), at most every `ZT_MIN_UNITE_INTERVAL` per pair.
-    fn maybe_unite(&mut self, now: u64, a: Address, b: Address) {
-        let key = if a < b { (a, b) } else { (b, a) };
-        if let Some(&last) = self.unites.get(&key)
-            && now.saturating_sub(last) < ZT_MIN_UNITE_INTERVAL
-        {
-            return;
-        }
-        let (Some(pa), Some(pb)) = (self.peers.get(&a), self.peers.get(&b)) else {
-            return;
-        };
-        let pick = |v4: bool| {
-            Some((
-                pa.best_path_in_family(now, v4)?.remote,
-                pb.best_path_in_family(now, v4)?.remote,
-            ))
-        };
-        let Some((a_at, b_at)) = pick(false).or_else(|| pick(true)) else {
-            return;
-        };
-        if self.unites.len() >= self.limits.unite_pairs {
-            self.unites
-                .retain(|_, &mut t| now.saturating_sub(t) < ZT_MIN_UNITE_INTERVAL);
-            if self.unites.len() >= self.limits.unite_pairs {
-                return;
-            }
-        }
-        self.unites.insert(key, now);
-        // The order is randomised, as the reference does, for NAT traversal's sake.
-        let pairs = if self.rng.next_u64() & 1 == 0 {
-            [(a, b, b_at), (b, a, a_at)]
-        } else {
-            [(b, a, a_at), (a, b, b_at)]
-        };
-        for (to, with, endpoint) in pairs {
-            let mut payload = Vec::with_capacity(25);
-            Rendezvous {
-                flags: 0,
-                with,
-                endpoint,
-            }
-            .emit(&mut payload);
-            if self
-                .send_verb(now, to, Verb::Rendezvous, &payload, SendOptions::control())
-                .is_ok()
-            {
-                self.counters.rendezvous_sent += 1;
-            }
-        }
-    }
-
-    /// HELLOs the seed of a wanted moon (or looks it up first).
-    pub(crate) fn contact_seed(&mut self, now: u64, seed: Address) {
-        if !self.peers.contains(&seed) {
-            self.request_whois(now, seed);
-            return;
-        }
-        let path = self
-            .peers
-            .get(&seed)
-            .and_then(|p| p.best_path(now))
-            .map(|p| (p.local, p.remote));
-        let _ = self.send_hello(now, seed, path);
     }
 }
