@@ -11,6 +11,7 @@
 //! Protocol logic never touches a clock, socket or task; drivers above it do.
 
 pub mod cli;
+pub mod controller;
 pub mod crypto;
 pub mod hex;
 pub mod node;
