@@ -31,6 +31,7 @@
 mod constants;
 mod contact;
 mod counters;
+pub mod filter;
 mod path;
 mod peer;
 mod queues;
