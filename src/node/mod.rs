@@ -25,13 +25,16 @@
 //! `path`, `roots`, `queues`, `replies`, `ratelimit` and `transmit` hold the bounded state.
 //! Codecs come from `crate::wire`, keys and armor from `crate::crypto`; nothing is parsed here.
 //!
-//! Seam for the network layer: [`Node::handle_frame`] and the verb dispatch in `verbs`, where
-//! FRAME, EXT_FRAME, MULTICAST_* and NETWORK_* are currently counted as `unhandled_verb`.
+//! `network` joins networks (config requests, chunk assembly, status) and runs the controller
+//! role. Seam for the rest of the network layer: [`Node::handle_frame`] and the verb dispatch
+//! in `verbs`, where FRAME, EXT_FRAME, MULTICAST_* and NETWORK_CREDENTIALS are still counted
+//! as `unhandled_verb`.
 
 mod constants;
 mod contact;
 mod counters;
 pub mod filter;
+mod network;
 mod path;
 mod peer;
 mod queues;
@@ -51,9 +54,13 @@ use std::net::SocketAddr;
 
 pub use constants::*;
 pub use counters::Counters;
+pub use network::{
+    JoinError, MAX_NETWORKS, NetworkCounters, NetworkInfo, NetworkStatus, ZT_NETWORK_AUTOCONF_DELAY,
+};
 pub use roots::PeerRole;
 pub use transmit::Transmit;
 
+use crate::controller::Controller;
 use crate::crypto::Identity;
 use crate::wire::packet::{DEFAULT_PHYSICAL_MTU, MAX_PACKET_LEN};
 use crate::wire::reassembly::{Reassembler, ReassemblerConfig};
@@ -138,7 +145,7 @@ impl Default for NodeLimits {
 }
 
 /// How to build a [`Node`].
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct NodeConfig {
     /// Our identity; it must include its secret (without one no key can be agreed and the
     /// node cannot talk to anybody; `key_agreement_failed` counts the attempts).
@@ -164,6 +171,28 @@ pub struct NodeConfig {
     /// Seed of the node's random generator (packet ids, random choices); `None` = from the
     /// operating system. Simulations set it for reproducible runs.
     pub rng_seed: Option<u64>,
+    /// Run the network controller role for networks whose top 40 bits are our address
+    /// (10.1). `None`: requests are answered with ERROR(UNSUPPORTED_OPERATION).
+    pub controller: Option<Controller>,
+}
+
+/// A clone carries no controller: the controller owns its store, which cannot be shared.
+impl Clone for NodeConfig {
+    fn clone(&self) -> NodeConfig {
+        NodeConfig {
+            identity: self.identity.clone(),
+            planet: self.planet.clone(),
+            moons: self.moons.clone(),
+            physical_mtu: self.physical_mtu,
+            static_paths: self.static_paths.clone(),
+            allow_loopback_paths: self.allow_loopback_paths,
+            relay: self.relay,
+            limits: self.limits,
+            local_addresses: self.local_addresses.clone(),
+            rng_seed: self.rng_seed,
+            controller: None,
+        }
+    }
 }
 
 impl NodeConfig {
@@ -180,6 +209,7 @@ impl NodeConfig {
             limits: NodeLimits::default(),
             local_addresses: Vec::new(),
             rng_seed: None,
+            controller: None,
         }
     }
 }
@@ -213,6 +243,13 @@ pub enum Event {
     },
     /// A root says another identity holds our address (fatal: generate a new identity).
     IdentityCollision { root: Address },
+    /// A config for a joined network was accepted: persist `Node::network_config_bytes`.
+    NetworkConfigured { nwid: NetworkId, revision: u64 },
+    /// A joined network's status changed without a new config (access denied, not found).
+    NetworkStatus {
+        nwid: NetworkId,
+        status: NetworkStatus,
+    },
 }
 
 /// Why a send was refused.
@@ -315,6 +352,10 @@ pub struct Node {
     next_housekeeping: u64,
     last_contact_drain: Option<u64>,
     online: bool,
+    /// Joined networks, and the controller role (`network`).
+    networks: network::Memberships,
+    controller: Option<Controller>,
+    network_counters: NetworkCounters,
 }
 
 impl Node {
@@ -383,6 +424,9 @@ impl Node {
             next_housekeeping: now + ZT_HOUSEKEEPING_PERIOD,
             last_contact_drain: None,
             online: false,
+            networks: network::Memberships::new(),
+            controller: config.controller,
+            network_counters: NetworkCounters::default(),
         };
         node.ensure_root_peers(now);
         node

@@ -66,6 +66,7 @@ impl Node {
         if now >= self.next_ping {
             self.next_ping = now + ZT_PING_CHECK_INTERVAL;
             self.ping_check(now);
+            self.network_tick(now);
         }
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + ZT_HOUSEKEEPING_PERIOD;

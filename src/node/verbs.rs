@@ -1,8 +1,10 @@
 //! Verb dispatch and handlers for authenticated packets (protocol 5.2-5.7, 5.14, 5.15):
 //! HELLO (with the `cryptField` moon list and world updates in the OK), OK (matched against
 //! what we sent: 2.2, H2.8), ERROR, WHOIS, RENDEZVOUS (roots only), ECHO (rate limited),
-//! PUSH_DIRECT_PATHS (8 per 30 s) and USER_MESSAGE. Frame and network verbs are the next
-//! layer's: [`Node::handle_network_verb`] counts them as `unhandled_verb` for now.
+//! PUSH_DIRECT_PATHS (8 per 30 s) and USER_MESSAGE. NETWORK_CONFIG_REQUEST, NETWORK_CONFIG,
+//! OK(NETWORK_CONFIG_REQUEST) and the ERRORs answering our requests go to `network`; frame
+//! and multicast verbs are the next layer's: [`Node::handle_network_verb`] counts them as
+//! `unhandled_verb` for now.
 
 use std::net::SocketAddr;
 
@@ -44,7 +46,7 @@ pub(crate) struct Rx {
 impl Rx {
     /// Replies go back on the path the request came from (for a relayed request, through
     /// the relay), as in the reference.
-    fn reply_route(&self) -> Route {
+    pub(crate) fn reply_route(&self) -> Route {
         Route {
             local: self.local,
             remote: self.remote,
@@ -166,11 +168,19 @@ impl Node {
         );
     }
 
-    /// Seam for the network layer: FRAME, EXT_FRAME, MULTICAST_*, NETWORK_*. Counted (never
-    /// silently dropped) until networks exist.
+    /// Seam for the network layer: NETWORK_CONFIG_REQUEST and NETWORK_CONFIG go to
+    /// `network`; FRAME, EXT_FRAME, MULTICAST_* and NETWORK_CREDENTIALS are counted (never
+    /// silently dropped) until their slice exists.
     pub(crate) fn handle_network_verb(&mut self, rx: Rx, payload: &Payload<'_>) {
-        let _ = (rx, payload);
-        self.counters.unhandled_verb += 1;
+        match payload {
+            Payload::NetworkConfigRequest(request) => {
+                self.handle_config_request_packet(rx, request);
+            }
+            Payload::NetworkConfig(push) => {
+                self.handle_config_chunk(rx, &push.chunk, true);
+            }
+            _ => self.counters.unhandled_verb += 1,
+        }
     }
 
     /// Undoes `cryptField` over the moon list of an authenticated HELLO, in place (3.5).
@@ -330,6 +340,12 @@ impl Node {
                 }
                 Some(rtt(expected.sent_at))
             }
+            OkBody::NetworkConfigRequest(chunk) => {
+                // Not matched against the replies table: a large config arrives as several
+                // OKs in reply to one request. Gated instead on the network's controller and
+                // the chunk signature (H2.8).
+                self.handle_config_chunk(rx, chunk, false).then_some(None)
+            }
             other => {
                 if self
                     .replies
@@ -389,10 +405,14 @@ impl Node {
         }
     }
 
-    /// ERROR (5.3): IDENTITY_COLLISION from a root, in reply to a HELLO we sent it, is fatal; the
-    /// network errors belong to the next layer.
+    /// ERROR (5.3): IDENTITY_COLLISION from a root, in reply to a HELLO we sent it, is fatal;
+    /// errors answering NETWORK_CONFIG_REQUEST set the network's status (`network`).
     fn handle_error(&mut self, rx: Rx, e: &ErrorReply<'_>) {
         self.counters.error_received += 1;
+        if e.in_re_verb == Verb::NetworkConfigRequest {
+            self.handle_config_error(rx, e);
+            return;
+        }
         if e.body == ErrorBody::IdentityCollision
             && e.in_re_verb == Verb::Hello
             && self.topology.is_upstream(&rx.source)
