@@ -26,14 +26,14 @@
 //! Codecs come from `crate::wire`, keys and armor from `crate::crypto`; nothing is parsed here.
 //!
 //! `network` joins networks (config requests, chunk assembly, status) and runs the controller
-//! role. Seam for the rest of the network layer: [`Node::handle_frame`] and the verb dispatch
-//! in `verbs`, where FRAME, EXT_FRAME, MULTICAST_* and NETWORK_CREDENTIALS are still counted
-//! as `unhandled_verb`.
+//! role; `frames` is the virtual Ethernet port ([`Node::handle_frame`], [`Event::Frame`]):
+//! frames, membership credentials and multicast.
 
 mod constants;
 mod contact;
 mod counters;
 pub mod filter;
+mod frames;
 mod network;
 mod path;
 mod peer;
@@ -54,6 +54,10 @@ use std::net::SocketAddr;
 
 pub use constants::*;
 pub use counters::Counters;
+pub use frames::{
+    FrameCounters, MAX_MEMBERS_PER_GROUP, MAX_MULTICAST_GROUPS, MAX_PEER_COMS,
+    ZT_MULTICAST_LIKE_EXPIRE,
+};
 pub use network::{
     JoinError, MAX_NETWORKS, NetworkCounters, NetworkInfo, NetworkStatus, ZT_NETWORK_AUTOCONF_DELAY,
 };
@@ -250,6 +254,9 @@ pub enum Event {
         nwid: NetworkId,
         status: NetworkStatus,
     },
+    /// A full Ethernet frame (destination, source, ethertype, payload) for the local side
+    /// of network `nwid` (see [`Node::handle_frame`] for the other direction).
+    Frame { nwid: NetworkId, data: Vec<u8> },
 }
 
 /// Why a send was refused.
@@ -356,6 +363,8 @@ pub struct Node {
     networks: network::Memberships,
     controller: Option<Controller>,
     network_counters: NetworkCounters,
+    /// Frames, credentials and multicast of joined networks (`frames`).
+    frames: frames::FrameState,
 }
 
 impl Node {
@@ -427,6 +436,7 @@ impl Node {
             networks: network::Memberships::new(),
             controller: config.controller,
             network_counters: NetworkCounters::default(),
+            frames: frames::FrameState::default(),
         };
         node.ensure_root_peers(now);
         node
@@ -535,14 +545,6 @@ impl Node {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.trusted_until = now.saturating_add(ZT_TRUST_EXPIRATION);
         }
-    }
-
-    /// Seam for the network layer: an Ethernet frame the local side wants to send on
-    /// `network`. Until networks exist it is counted as `unhandled_verb` and dropped.
-    pub fn handle_frame(&mut self, now: u64, network: NetworkId, frame: &[u8]) {
-        let _ = (network, frame);
-        self.now = now;
-        self.counters.unhandled_verb += 1;
     }
 
     /// Sends a USER_MESSAGE (`type_id` <= 65535 are reserved). Queued while the recipient

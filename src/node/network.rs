@@ -4,7 +4,7 @@
 //! network; ERROR from the controller sets the status), and the controller side (answering
 //! requests with signed chunks from the embedded [`Controller`], or with ERROR).
 //!
-//! Only the config is handled here; frames, multicast and credentials are the next slices.
+//! Only the config is handled here; frames, multicast and credentials are in `frames`.
 //! Persisting the last good dictionary is the driver's job ([`Node::network_config_bytes`],
 //! [`Node::join_with_config`]).
 
@@ -129,6 +129,11 @@ pub(crate) struct Membership {
 }
 
 impl Membership {
+    /// The config in force, if any.
+    pub(crate) fn config(&self) -> Option<&NetworkConfig> {
+        self.config.as_ref()
+    }
+
     fn new(nwid: NetworkId, now: u64) -> Membership {
         Membership {
             status: NetworkStatus::RequestingConfiguration,
@@ -286,6 +291,7 @@ impl Node {
         for nwid in due {
             self.request_config(now, nwid);
         }
+        self.frames_tick(now);
     }
 
     /// Sends one NETWORK_CONFIG_REQUEST (or asks our own controller) and schedules the next:
@@ -382,6 +388,7 @@ impl Node {
         m.next_request = now + ZT_NETWORK_AUTOCONF_DELAY;
         self.network_counters.configs_accepted += 1;
         self.push_event(Event::NetworkConfigured { nwid, revision });
+        self.announce_multicast(now, nwid);
         true
     }
 

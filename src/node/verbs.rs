@@ -2,9 +2,9 @@
 //! HELLO (with the `cryptField` moon list and world updates in the OK), OK (matched against
 //! what we sent: 2.2, H2.8), ERROR, WHOIS, RENDEZVOUS (roots only), ECHO (rate limited),
 //! PUSH_DIRECT_PATHS (8 per 30 s) and USER_MESSAGE. NETWORK_CONFIG_REQUEST, NETWORK_CONFIG,
-//! OK(NETWORK_CONFIG_REQUEST) and the ERRORs answering our requests go to `network`; frame
-//! and multicast verbs are the next layer's: [`Node::handle_network_verb`] counts them as
-//! `unhandled_verb` for now.
+//! OK(NETWORK_CONFIG_REQUEST) and the ERRORs answering our requests go to `network`; FRAME,
+//! EXT_FRAME, MULTICAST_*, NETWORK_CREDENTIALS, OK(MULTICAST_GATHER) and
+//! ERROR(NEED_MEMBERSHIP_CERTIFICATE) go to `frames`.
 
 use std::net::SocketAddr;
 
@@ -168,9 +168,8 @@ impl Node {
         );
     }
 
-    /// Seam for the network layer: NETWORK_CONFIG_REQUEST and NETWORK_CONFIG go to
-    /// `network`; FRAME, EXT_FRAME, MULTICAST_* and NETWORK_CREDENTIALS are counted (never
-    /// silently dropped) until their slice exists.
+    /// The network layer: NETWORK_CONFIG_REQUEST and NETWORK_CONFIG go to `network`;
+    /// FRAME, EXT_FRAME, MULTICAST_* and NETWORK_CREDENTIALS to `frames`.
     pub(crate) fn handle_network_verb(&mut self, rx: Rx, payload: &Payload<'_>) {
         match payload {
             Payload::NetworkConfigRequest(request) => {
@@ -179,6 +178,12 @@ impl Node {
             Payload::NetworkConfig(push) => {
                 self.handle_config_chunk(rx, &push.chunk, true);
             }
+            Payload::Frame(frame) => self.handle_frame_verb(rx, frame),
+            Payload::ExtFrame(frame) => self.handle_ext_frame(rx, frame),
+            Payload::NetworkCredentials(credentials) => self.handle_credentials(rx, credentials),
+            Payload::MulticastLike(like) => self.handle_multicast_like(rx, like),
+            Payload::MulticastGather(gather) => self.handle_multicast_gather(rx, gather),
+            Payload::MulticastFrame(frame) => self.handle_multicast_frame(rx, frame),
             _ => self.counters.unhandled_verb += 1,
         }
     }
@@ -355,8 +360,13 @@ impl Node {
                     self.counters.ok_unexpected += 1;
                     return None;
                 }
-                // Network-layer replies (config chunks, gathers, frame acks): next layer.
-                self.counters.unhandled_verb += 1;
+                match other {
+                    OkBody::MulticastGather(gather) => {
+                        self.handle_gather_results(rx.now, gather);
+                    }
+                    // Frame acks and implicit gathers: not used yet.
+                    _ => self.counters.unhandled_verb += 1,
+                }
                 Some(None)
             }
         }
@@ -411,6 +421,10 @@ impl Node {
         self.counters.error_received += 1;
         if e.in_re_verb == Verb::NetworkConfigRequest {
             self.handle_config_error(rx, e);
+            return;
+        }
+        if let ErrorBody::NeedMembershipCertificate(nwid) = e.body {
+            self.handle_need_membership(rx, nwid);
             return;
         }
         if e.body == ErrorBody::IdentityCollision

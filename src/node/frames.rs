@@ -1,0 +1,932 @@
+//! The virtual Ethernet port of joined networks (protocol 5.6, 5.8, 5.9, 5.12, 5.13, 7.4,
+//! 7.6, 9.1, 9.3): frames from the local side go out as FRAME (unicast) or MULTICAST_FRAME
+//! (multicast and broadcast, to members learned from MULTICAST_LIKE or a MULTICAST_GATHER),
+//! frames from peers come back as [`Event::Frame`].
+//!
+//! Every frame passes the network's rules both ways. On private networks a peer's frames
+//! are accepted only while we hold a certificate of membership for it that the controller
+//! signed and that agrees with ours (the "membership gate"); otherwise the peer is answered
+//! ERROR(NEED_MEMBERSHIP_CERTIFICATE). We push our own COM in NETWORK_CREDENTIALS before the
+//! first frame to a peer, every `ZT_PEER_ACTIVITY_TIMEOUT`, and (at most once a second) when
+//! a peer asks. All state here is bounded and every drop is counted in [`FrameCounters`].
+//!
+//! Not handled yet: bridging (frames from other MACs are counted and dropped), TEE/WATCH
+//! copies and capabilities/tags of remote members, revocations, and EXT_FRAME acks.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+
+use super::constants::ZT_PEER_ACTIVITY_TIMEOUT;
+use super::filter::{Direction, FrameInfo, filter_frame};
+use super::replies::ReplyKind;
+use super::send::SendOptions;
+use super::verbs::Rx;
+use super::{Event, Node};
+use crate::wire::com::CertificateOfMembership;
+use crate::wire::ethernet::{EthernetHeader, ethertype};
+use crate::wire::mac::{Mac, MulticastGroup};
+use crate::wire::netconf::{
+    FLAG_ENABLE_BROADCAST, FLAG_RULES_RESULT_OF_UNSUPPORTED_MATCH, NetworkConfig, NetworkType,
+};
+use crate::wire::verbs::{
+    AddressList, ErrorBody, ErrorReply, ExtFrame, Frame, GatherResults, MulticastFrame,
+    MulticastGather, MulticastLike, NetworkCredentials, OkBody, OkMulticastGather, OkReply,
+};
+use crate::wire::{Address, InetAddress, NetworkId, Verb};
+
+/// Peer certificates of membership kept (all networks together).
+pub const MAX_PEER_COMS: usize = 4_096;
+/// (network, group) pairs whose members we remember.
+pub const MAX_MULTICAST_GROUPS: usize = 4_096;
+/// Members remembered per group.
+pub const MAX_MEMBERS_PER_GROUP: usize = 1_024;
+/// A MULTICAST_LIKE is forgotten after this long (`ZT_MULTICAST_LIKE_EXPIRE`).
+pub const ZT_MULTICAST_LIKE_EXPIRE: u64 = 600_000;
+/// Our subscriptions are announced this often (`ZT_MULTICAST_ANNOUNCE_PERIOD`).
+pub const ZT_MULTICAST_ANNOUNCE_PERIOD: u64 = 60_000;
+/// How long a multicast frame waits for gather results.
+pub const MULTICAST_PENDING_TIMEOUT: u64 = 5_000;
+/// Multicast frames waiting for gather results.
+pub const MAX_PENDING_MULTICASTS: usize = 32;
+/// Members asked for in one MULTICAST_GATHER and answered at most in one OK.
+const MAX_GATHER_MEMBERS: u32 = 200;
+/// Credentials from one peer are looked at at most this often, and re-pushed on a
+/// NEED_MEMBERSHIP_CERTIFICATE at most this often.
+const CREDENTIALS_RATE_LIMIT: u64 = 1_000;
+/// Groups announced in one MULTICAST_LIKE (18 bytes each, well inside one packet).
+const MAX_LIKES_PER_PACKET: usize = 64;
+
+/// Counts of the frame layer (every drop has a counter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameCounters {
+    /// Unicast frames sent as FRAME / EXT_FRAME.
+    pub unicast_sent: u64,
+    /// MULTICAST_FRAMEs sent (one per recipient).
+    pub multicast_sent: u64,
+    /// Frames delivered to the local side.
+    pub delivered: u64,
+    /// Local frames too short for an Ethernet header or on a network without a config.
+    pub local_malformed: u64,
+    pub local_not_configured: u64,
+    /// Local frames with a payload above the network's MTU.
+    pub local_too_large: u64,
+    /// Local frames whose source is not our MAC (bridging is not supported).
+    pub local_bridging_unsupported: u64,
+    /// Local unicast frames to a MAC outside the network's ZeroTier MAC space.
+    pub local_unknown_destination: u64,
+    /// Broadcasts (other than ARP) on a network with broadcast disabled, either way.
+    pub broadcast_disabled: u64,
+    /// Frames dropped by the rules when sending / receiving.
+    pub dropped_by_rules_outbound: u64,
+    pub dropped_by_rules_inbound: u64,
+    /// Frames from peers on a network we have not joined (or have no config for).
+    pub unknown_network: u64,
+    /// Frames from peers without a valid certificate of membership (answered with
+    /// ERROR(NEED_MEMBERSHIP_CERTIFICATE)).
+    pub membership_refused: u64,
+    /// Frames from peers that claim another MAC than theirs or are for another MAC.
+    pub bad_mac: u64,
+    /// MULTICAST_FRAMEs refused: multicast limit 0, or a group we are not subscribed to.
+    pub multicast_refused: u64,
+    /// NETWORK_CREDENTIALS sent, accepted (COMs stored), refused, rate limited.
+    pub credentials_sent: u64,
+    pub coms_accepted: u64,
+    pub coms_refused: u64,
+    pub credentials_rate_limited: u64,
+    /// MULTICAST_LIKE groups recorded, and refused (gate, bounds).
+    pub likes_recorded: u64,
+    pub likes_refused: u64,
+    /// MULTICAST_LIKE packets sent.
+    pub likes_sent: u64,
+    /// MULTICAST_GATHERs sent and answered.
+    pub gathers_sent: u64,
+    pub gathers_answered: u64,
+    /// Multicast frames that never found a recipient, or did not fit the pending queue.
+    pub multicast_unsent: u64,
+}
+
+/// A multicast frame waiting for gather results.
+#[derive(Debug)]
+struct PendingMulticast {
+    nwid: NetworkId,
+    group: MulticastGroup,
+    source_mac: Mac,
+    ethertype: u16,
+    payload: Vec<u8>,
+    deadline: u64,
+    sent_to: Vec<Address>,
+}
+
+/// The frame layer's bounded state.
+#[derive(Debug, Default)]
+pub(crate) struct FrameState {
+    /// Verified COMs of peers, by (network, peer).
+    coms: HashMap<(u64, Address), CertificateOfMembership>,
+    /// When we last pushed our credentials to (network, peer).
+    credentials_pushed: HashMap<(u64, Address), u64>,
+    /// When we last looked at credentials from a peer.
+    credentials_seen: HashMap<Address, u64>,
+    /// Members of each (network, group) with the time their LIKE expires.
+    likes: BTreeMap<(u64, MulticastGroup), HashMap<Address, u64>>,
+    pending: VecDeque<PendingMulticast>,
+    next_announce: u64,
+    counters: FrameCounters,
+}
+
+/// What a frame needs of a network's config (copied out so the node can be borrowed).
+struct NetView {
+    private: bool,
+    broadcast: bool,
+    multicast_limit: u32,
+    /// The network's MTU: the largest Ethernet payload.
+    mtu: usize,
+}
+
+impl NetView {
+    fn of(config: &NetworkConfig) -> NetView {
+        NetView {
+            private: config.network_type == NetworkType::Private,
+            broadcast: config.flags & FLAG_ENABLE_BROADCAST != 0,
+            multicast_limit: config.multicast_limit,
+            mtu: config.mtu as usize,
+        }
+    }
+}
+
+/// Inserts into a bounded map, evicting an arbitrary entry when full (never grows past
+/// `cap`).
+fn bounded_insert<K: std::hash::Hash + Eq + Copy, V>(
+    map: &mut HashMap<K, V>,
+    cap: usize,
+    key: K,
+    value: V,
+) {
+    if !map.contains_key(&key)
+        && map.len() >= cap
+        && let Some(victim) = map.keys().next().copied()
+    {
+        map.remove(&victim);
+    }
+    map.insert(key, value);
+}
+
+impl Node {
+    /// Counts of the frame layer.
+    pub fn frame_counters(&self) -> &FrameCounters {
+        &self.frames.counters
+    }
+
+    /// The multicast groups we subscribe to on `nwid` (9.3): broadcast when enabled, the
+    /// ARP group of each assigned IPv4, the solicited-node group of each assigned IPv6.
+    pub fn multicast_groups(&self, nwid: NetworkId) -> Vec<MulticastGroup> {
+        let Some(config) = self.network_config(nwid) else {
+            return Vec::new();
+        };
+        let mut groups = Vec::new();
+        if config.flags & FLAG_ENABLE_BROADCAST != 0 {
+            groups.push(MulticastGroup::BROADCAST);
+        }
+        for ip in &config.static_ips {
+            if let InetAddress::Ip(ip, _) = ip {
+                let group = match crate::wire::inet_address::canonical_ip(*ip) {
+                    IpAddr::V4(v4) => MulticastGroup::arp(v4),
+                    IpAddr::V6(v6) => MulticastGroup::ipv6_solicited_node(v6),
+                };
+                if !groups.contains(&group) {
+                    groups.push(group);
+                }
+            }
+        }
+        groups
+    }
+
+    /// An Ethernet frame (destination, source, ethertype, payload) the local side sends on
+    /// `nwid`. Dropped (counted) if malformed, not from our MAC, refused by the rules, or
+    /// the network has no config.
+    pub fn handle_frame(&mut self, now: u64, nwid: NetworkId, frame: &[u8]) {
+        self.now = now;
+        let Ok((header, payload)) = EthernetHeader::parse(frame) else {
+            self.frames.counters.local_malformed += 1;
+            return;
+        };
+        let Some(view) = self.network_config(nwid).map(NetView::of) else {
+            self.frames.counters.local_not_configured += 1;
+            return;
+        };
+        if payload.len() > view.mtu {
+            self.frames.counters.local_too_large += 1;
+            return;
+        }
+        let our_mac = Mac::from_address(self.address, nwid);
+        if header.src != our_mac {
+            self.frames.counters.local_bridging_unsupported += 1;
+            return;
+        }
+        if header.dst.is_multicast() {
+            self.send_multicast(now, nwid, &view, header, payload);
+            return;
+        }
+        let Some(to) = header.dst.to_address(nwid).filter(|a| *a != self.address) else {
+            self.frames.counters.local_unknown_destination += 1;
+            return;
+        };
+        if !self.rules_accept(
+            nwid,
+            Direction::Outbound,
+            (self.address, header.src),
+            (to, header.dst),
+            header.ethertype,
+            payload,
+        ) {
+            self.frames.counters.dropped_by_rules_outbound += 1;
+            return;
+        }
+        if view.private {
+            self.push_credentials(now, nwid, to, false);
+        }
+        let mut out = Vec::with_capacity(payload.len() + 16);
+        Frame {
+            network_id: nwid,
+            ethertype: header.ethertype,
+            payload,
+        }
+        .emit(&mut out);
+        if self
+            .send_verb(now, to, Verb::Frame, &out, SendOptions::bulk())
+            .is_ok()
+        {
+            self.frames.counters.unicast_sent += 1;
+        }
+    }
+
+    pub(crate) fn network_config(&self, nwid: NetworkId) -> Option<&NetworkConfig> {
+        self.networks.get(&nwid.0).and_then(|m| m.config())
+    }
+
+    /// Evaluates the network's rules (and our capabilities when sending).
+    fn rules_accept(
+        &mut self,
+        nwid: NetworkId,
+        direction: Direction,
+        source: (Address, Mac),
+        dest: (Address, Mac),
+        ethertype: u16,
+        payload: &[u8],
+    ) -> bool {
+        let Some(config) = self.networks.get(&nwid.0).and_then(|m| m.config()) else {
+            return false;
+        };
+        let info = FrameInfo::new(direction, self.address, source, dest, ethertype, payload);
+        let unsupported = config.flags & FLAG_RULES_RESULT_OF_UNSUPPORTED_MATCH != 0;
+        // Capabilities are only known for ourselves: used when sending.
+        let capabilities = match direction {
+            Direction::Outbound => config.capabilities.as_slice(),
+            Direction::Inbound => &[],
+        };
+        let rng = &mut self.rng;
+        filter_frame(&config.rules, capabilities, &info, unsupported, || {
+            rng.next_u64() as u32
+        })
+        .accept
+    }
+
+    /// Sends our COM to `peer` on `nwid` when due: before the first frame, again after
+    /// `ZT_PEER_ACTIVITY_TIMEOUT`, or (`asked`) at most once a second.
+    fn push_credentials(&mut self, now: u64, nwid: NetworkId, peer: Address, asked: bool) {
+        let interval = if asked {
+            CREDENTIALS_RATE_LIMIT
+        } else {
+            ZT_PEER_ACTIVITY_TIMEOUT
+        };
+        let due = self
+            .frames
+            .credentials_pushed
+            .get(&(nwid.0, peer))
+            .is_none_or(|&t| now.saturating_sub(t) >= interval);
+        if !due {
+            return;
+        }
+        let Some(com) = self.network_config(nwid).and_then(|c| c.com.clone()) else {
+            return;
+        };
+        bounded_insert(
+            &mut self.frames.credentials_pushed,
+            MAX_PEER_COMS,
+            (nwid.0, peer),
+            now,
+        );
+        let mut out = Vec::with_capacity(512);
+        NetworkCredentials {
+            coms: vec![com],
+            capabilities: Vec::new(),
+            tags: Vec::new(),
+            revocations: Vec::new(),
+            coos: Vec::new(),
+        }
+        .emit(&mut out);
+        if self
+            .send_verb(
+                now,
+                peer,
+                Verb::NetworkCredentials,
+                &out,
+                SendOptions::control(),
+            )
+            .is_ok()
+        {
+            self.frames.counters.credentials_sent += 1;
+        }
+    }
+
+    /// Checks and stores a peer's COM (from NETWORK_CREDENTIALS or a frame). True if stored.
+    fn accept_com(&mut self, now: u64, from: Address, com: &CertificateOfMembership) -> bool {
+        let nwid = com.network_id();
+        if com.issued_to() != from || !self.networks.contains_key(&nwid.0) {
+            self.frames.counters.coms_refused += 1;
+            return false;
+        }
+        if self.frames.coms.get(&(nwid.0, from)) == Some(com) {
+            // Already verified: repeated COMs in frames cost no signature check.
+            return true;
+        }
+        let controller = nwid.controller();
+        let verified = if controller == self.address {
+            com.verify(&self.public_identity)
+        } else if let Some(peer) = self.peers.get(&controller) {
+            com.verify(&peer.identity)
+        } else {
+            self.request_whois(now, controller);
+            false
+        };
+        if !verified {
+            self.frames.counters.coms_refused += 1;
+            return false;
+        }
+        bounded_insert(
+            &mut self.frames.coms,
+            MAX_PEER_COMS,
+            (nwid.0, from),
+            com.clone(),
+        );
+        self.frames.counters.coms_accepted += 1;
+        true
+    }
+
+    /// A COM carried in EXT_FRAME, MULTICAST_GATHER or MULTICAST_FRAME: a new one is
+    /// checked at most once a second per peer (the signature check is the costly part).
+    fn accept_embedded_com(&mut self, rx: Rx, com: &CertificateOfMembership) {
+        let known = self.frames.coms.get(&(com.network_id().0, rx.source)) == Some(com);
+        if !known && !self.credentials_allowed(rx) {
+            return;
+        }
+        self.accept_com(rx.now, rx.source, com);
+    }
+
+    /// The per-peer rate limit of credential checks (1/s); true = go ahead (and noted).
+    fn credentials_allowed(&mut self, rx: Rx) -> bool {
+        let limited = self
+            .frames
+            .credentials_seen
+            .get(&rx.source)
+            .is_some_and(|&t| rx.now.saturating_sub(t) < CREDENTIALS_RATE_LIMIT);
+        if limited {
+            self.frames.counters.credentials_rate_limited += 1;
+            return false;
+        }
+        bounded_insert(
+            &mut self.frames.credentials_seen,
+            MAX_PEER_COMS,
+            rx.source,
+            rx.now,
+        );
+        true
+    }
+
+    /// The membership gate (7.6): public networks admit everybody; private ones a peer
+    /// whose stored COM agrees with ours.
+    fn member_gate(&self, nwid: NetworkId, view: &NetView, peer: Address) -> bool {
+        if !view.private {
+            return true;
+        }
+        let (Some(ours), Some(theirs), Some(identity)) = (
+            self.network_config(nwid).and_then(|c| c.com.as_ref()),
+            self.frames.coms.get(&(nwid.0, peer)),
+            self.peers.get(&peer).map(|p| &p.identity),
+        ) else {
+            return false;
+        };
+        theirs.agrees_with(ours, identity)
+    }
+
+    /// Gate for a frame-carrying verb: true if `rx.source` may send frames on `nwid`;
+    /// otherwise it is told ERROR(NEED_MEMBERSHIP_CERTIFICATE) and the frame is counted.
+    fn admit(&mut self, rx: Rx, nwid: NetworkId, view: &NetView, in_re: Verb) -> bool {
+        if self.member_gate(nwid, view, rx.source) {
+            self.mark_trusted(rx.now, rx.source);
+            return true;
+        }
+        self.frames.counters.membership_refused += 1;
+        let mut out = Vec::with_capacity(32);
+        ErrorReply {
+            in_re_verb: in_re,
+            in_re_packet_id: rx.packet_id,
+            body: ErrorBody::NeedMembershipCertificate(nwid),
+        }
+        .emit(&mut out);
+        let options = SendOptions::control().via(rx.reply_route());
+        let _ = self.send_verb(rx.now, rx.source, Verb::Error, &out, options);
+        false
+    }
+
+    fn view_for_peer_frame(&mut self, nwid: NetworkId) -> Option<NetView> {
+        let view = self.network_config(nwid).map(NetView::of);
+        if view.is_none() {
+            self.frames.counters.unknown_network += 1;
+        }
+        view
+    }
+
+    /// Delivers an admitted frame after the inbound rules.
+    fn deliver(
+        &mut self,
+        nwid: NetworkId,
+        source: (Address, Mac),
+        dest: (Address, Mac),
+        ethertype: u16,
+        payload: &[u8],
+    ) {
+        if !self.rules_accept(nwid, Direction::Inbound, source, dest, ethertype, payload) {
+            self.frames.counters.dropped_by_rules_inbound += 1;
+            return;
+        }
+        let mut data = Vec::with_capacity(payload.len() + 14);
+        EthernetHeader {
+            dst: dest.1,
+            src: source.1,
+            ethertype,
+        }
+        .emit_frame(payload, &mut data);
+        self.frames.counters.delivered += 1;
+        self.push_event(Event::Frame { nwid, data });
+    }
+
+    /// FRAME (5.8): to our MAC from the sender's.
+    pub(crate) fn handle_frame_verb(&mut self, rx: Rx, frame: &Frame<'_>) {
+        let nwid = frame.network_id;
+        let Some(view) = self.view_for_peer_frame(nwid) else {
+            return;
+        };
+        if !self.admit(rx, nwid, &view, Verb::Frame) {
+            return;
+        }
+        let source = (rx.source, Mac::from_address(rx.source, nwid));
+        let dest = (self.address, Mac::from_address(self.address, nwid));
+        self.deliver(nwid, source, dest, frame.ethertype, frame.payload);
+    }
+
+    /// EXT_FRAME (5.9): an included COM is taken first; MACs other than the implied ones
+    /// would need bridging (counted, dropped).
+    pub(crate) fn handle_ext_frame(&mut self, rx: Rx, frame: &ExtFrame<'_>) {
+        let nwid = frame.network_id;
+        if let Some(com) = &frame.com {
+            self.accept_embedded_com(rx, com);
+        }
+        let Some(view) = self.view_for_peer_frame(nwid) else {
+            return;
+        };
+        if !self.admit(rx, nwid, &view, Verb::ExtFrame) {
+            return;
+        }
+        let their_mac = Mac::from_address(rx.source, nwid);
+        let our_mac = Mac::from_address(self.address, nwid);
+        if frame.from != their_mac || frame.to != our_mac {
+            self.frames.counters.bad_mac += 1;
+            return;
+        }
+        self.deliver(
+            nwid,
+            (rx.source, their_mac),
+            (self.address, our_mac),
+            frame.ethertype,
+            frame.payload,
+        );
+    }
+
+    /// NETWORK_CREDENTIALS (5.12): COMs are checked and stored, at most once a second per
+    /// peer. Other credential kinds are not used yet.
+    pub(crate) fn handle_credentials(&mut self, rx: Rx, credentials: &NetworkCredentials) {
+        if !self.credentials_allowed(rx) {
+            return;
+        }
+        for com in &credentials.coms {
+            let nwid = com.network_id();
+            if self.accept_com(rx.now, rx.source, com)
+                && let Some(view) = self.network_config(nwid).map(NetView::of)
+                && self.member_gate(nwid, &view, rx.source)
+            {
+                self.mark_trusted(rx.now, rx.source);
+            }
+        }
+    }
+
+    /// ERROR(NEED_MEMBERSHIP_CERTIFICATE) from a peer: push our COM at once (<= 1/s).
+    pub(crate) fn handle_need_membership(&mut self, rx: Rx, nwid: NetworkId) {
+        if self.network_config(nwid).is_some() {
+            self.push_credentials(rx.now, nwid, rx.source, true);
+        }
+    }
+
+    /// The frame layer's part of the periodic tick: subscriptions announced every
+    /// `ZT_MULTICAST_ANNOUNCE_PERIOD`, expired likes and pending frames dropped.
+    pub(crate) fn frames_tick(&mut self, now: u64) {
+        self.expire_pending(now);
+        self.frames.likes.retain(|_, members| {
+            members.retain(|_, expiry| *expiry > now);
+            !members.is_empty()
+        });
+        if now >= self.frames.next_announce {
+            self.frames.next_announce = now + ZT_MULTICAST_ANNOUNCE_PERIOD;
+            let nwids: Vec<NetworkId> = self.networks.keys().map(|&id| NetworkId(id)).collect();
+            for nwid in nwids {
+                self.announce_multicast(now, nwid);
+            }
+        }
+    }
+
+    /// MULTICAST_LIKE of our groups on `nwid` to the controller, the upstreams and the
+    /// members whose COM we hold (9.1).
+    pub(crate) fn announce_multicast(&mut self, now: u64, nwid: NetworkId) {
+        let groups = self.multicast_groups(nwid);
+        if groups.is_empty() {
+            return;
+        }
+        let mut out = Vec::with_capacity(groups.len() * MulticastLike::TUPLE_LEN);
+        for group in groups.iter().take(MAX_LIKES_PER_PACKET) {
+            MulticastLike::emit_tuple(nwid, group, &mut out);
+        }
+        let mut targets: Vec<Address> = vec![nwid.controller()];
+        targets.extend(
+            self.topology
+                .upstreams()
+                .iter()
+                .map(|u| u.identity.address()),
+        );
+        targets.extend(
+            self.frames
+                .coms
+                .keys()
+                .filter(|(id, _)| *id == nwid.0)
+                .map(|(_, a)| *a),
+        );
+        targets.sort();
+        targets.dedup();
+        for to in targets {
+            if to == self.address {
+                // We are the controller or a root: record our own subscription.
+                for group in &groups {
+                    self.record_like(now, nwid, *group, to);
+                }
+                continue;
+            }
+            if self
+                .send_verb(now, to, Verb::MulticastLike, &out, SendOptions::control())
+                .is_ok()
+            {
+                self.frames.counters.likes_sent += 1;
+            }
+        }
+    }
+
+    fn record_like(&mut self, now: u64, nwid: NetworkId, group: MulticastGroup, member: Address) {
+        let key = (nwid.0, group);
+        if !self.frames.likes.contains_key(&key) && self.frames.likes.len() >= MAX_MULTICAST_GROUPS
+        {
+            self.frames.counters.likes_refused += 1;
+            return;
+        }
+        let members = self.frames.likes.entry(key).or_default();
+        if !members.contains_key(&member) && members.len() >= MAX_MEMBERS_PER_GROUP {
+            self.frames.counters.likes_refused += 1;
+            return;
+        }
+        members.insert(member, now + ZT_MULTICAST_LIKE_EXPIRE);
+        self.frames.counters.likes_recorded += 1;
+    }
+
+    /// Known live members of a group (never us), up to `limit`.
+    fn members_of(
+        &self,
+        now: u64,
+        nwid: NetworkId,
+        group: MulticastGroup,
+        excluding: Address,
+        limit: usize,
+    ) -> Vec<Address> {
+        let mut members: Vec<Address> = self
+            .frames
+            .likes
+            .get(&(nwid.0, group))
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(|(a, expiry)| **expiry > now && **a != self.address && **a != excluding)
+            .map(|(a, _)| *a)
+            .collect();
+        members.sort();
+        members.truncate(limit);
+        members
+    }
+
+    /// MULTICAST_LIKE (5.13): recorded if we are not a member of the network (roots,
+    /// controllers) or the sender passes the membership gate.
+    pub(crate) fn handle_multicast_like(&mut self, rx: Rx, like: &MulticastLike<'_>) {
+        for (nwid, group) in like.iter() {
+            let allowed = match self.network_config(nwid).map(NetView::of) {
+                Some(view) => self.member_gate(nwid, &view, rx.source),
+                None => true,
+            };
+            if allowed {
+                self.record_like(rx.now, nwid, group, rx.source);
+            } else {
+                self.frames.counters.likes_refused += 1;
+            }
+        }
+    }
+
+    /// MULTICAST_GATHER (5.13): answered with up to the asked number of known members,
+    /// the asker excluded.
+    pub(crate) fn handle_multicast_gather(&mut self, rx: Rx, gather: &MulticastGather) {
+        if let Some(com) = &gather.com {
+            self.accept_embedded_com(rx, com);
+        }
+        let nwid = gather.network_id;
+        let limit = gather.gather_limit.min(MAX_GATHER_MEMBERS) as usize;
+        let all = self.members_of(rx.now, nwid, gather.group, rx.source, usize::MAX);
+        let total_known = u32::try_from(all.len()).unwrap_or(u32::MAX);
+        let mut bytes = Vec::with_capacity(limit * Address::LEN);
+        for a in all.iter().take(limit) {
+            bytes.extend_from_slice(&a.to_bytes());
+        }
+        let Ok(members) = AddressList::new(&bytes) else {
+            return;
+        };
+        let reply = OkReply {
+            in_re_packet_id: rx.packet_id,
+            body: OkBody::MulticastGather(OkMulticastGather {
+                network_id: nwid,
+                group: gather.group,
+                results: GatherResults {
+                    total_known,
+                    members,
+                },
+            }),
+        };
+        let mut out = Vec::with_capacity(bytes.len() + 48);
+        reply.emit(&mut out);
+        let options = SendOptions::control().via(rx.reply_route());
+        if self
+            .send_verb(rx.now, rx.source, Verb::Ok, &out, options)
+            .is_ok()
+        {
+            self.frames.counters.gathers_answered += 1;
+        }
+    }
+
+    /// OK(MULTICAST_GATHER) matching a gather we sent: the members are recorded and
+    /// waiting frames for the group are sent to those not yet served.
+    pub(crate) fn handle_gather_results(&mut self, now: u64, ok: &OkMulticastGather<'_>) {
+        for member in ok.results.members.iter() {
+            if member != self.address && !member.is_reserved() {
+                self.record_like(now, ok.network_id, ok.group, member);
+            }
+        }
+        self.expire_pending(now);
+        let mut pending = std::mem::take(&mut self.frames.pending);
+        for p in pending
+            .iter_mut()
+            .filter(|p| p.nwid == ok.network_id && p.group == ok.group)
+        {
+            let limit = self
+                .network_config(p.nwid)
+                .map_or(0, |c| c.multicast_limit as usize);
+            let wanted = self.members_of(now, p.nwid, p.group, self.address, limit);
+            for to in wanted {
+                if p.sent_to.len() >= limit || p.sent_to.contains(&to) {
+                    continue;
+                }
+                p.sent_to.push(to);
+                let (nwid, group, mac, ethertype) = (p.nwid, p.group, p.source_mac, p.ethertype);
+                self.send_multicast_to(now, nwid, to, group, mac, ethertype, &p.payload);
+            }
+        }
+        self.frames.pending = pending;
+    }
+
+    fn expire_pending(&mut self, now: u64) {
+        let mut unsent = 0;
+        self.frames.pending.retain(|p| {
+            let live = p.deadline > now;
+            // Frames that expired without any recipient never left.
+            if !live && p.sent_to.is_empty() {
+                unsent += 1;
+            }
+            live
+        });
+        self.frames.counters.multicast_unsent += unsent;
+    }
+
+    /// A multicast or broadcast frame from the local side (9.3): an ARP request goes to
+    /// the ARP group of its target; sent to known members up to the multicast limit, with a
+    /// gather to the best root and the controller when fewer are known.
+    fn send_multicast(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        view: &NetView,
+        header: EthernetHeader,
+        payload: &[u8],
+    ) {
+        let arp_target = (header.ethertype == ethertype::ARP)
+            .then(|| crate::wire::arp::ipv4_request_target(payload))
+            .flatten();
+        let group = match arp_target {
+            Some(ip) if header.dst.is_broadcast() => MulticastGroup::arp(ip),
+            _ => MulticastGroup::new(header.dst, 0),
+        };
+        if header.dst.is_broadcast() && !view.broadcast && arp_target.is_none() {
+            self.frames.counters.broadcast_disabled += 1;
+            return;
+        }
+        if !self.rules_accept(
+            nwid,
+            Direction::Outbound,
+            (self.address, header.src),
+            (Address::default(), header.dst),
+            header.ethertype,
+            payload,
+        ) {
+            self.frames.counters.dropped_by_rules_outbound += 1;
+            return;
+        }
+        let limit = view.multicast_limit as usize;
+        let members = self.members_of(now, nwid, group, self.address, limit);
+        for &to in &members {
+            if view.private {
+                self.push_credentials(now, nwid, to, false);
+            }
+            self.send_multicast_to(now, nwid, to, group, header.src, header.ethertype, payload);
+        }
+        if members.len() >= limit {
+            return;
+        }
+        self.send_gather(now, nwid, group, limit - members.len());
+        self.expire_pending(now);
+        if self.frames.pending.len() >= MAX_PENDING_MULTICASTS {
+            self.frames.counters.multicast_unsent += 1;
+            return;
+        }
+        self.frames.pending.push_back(PendingMulticast {
+            nwid,
+            group,
+            source_mac: header.src,
+            ethertype: header.ethertype,
+            payload: payload.to_vec(),
+            deadline: now + MULTICAST_PENDING_TIMEOUT,
+            sent_to: members,
+        });
+    }
+
+    fn send_gather(&mut self, now: u64, nwid: NetworkId, group: MulticastGroup, want: usize) {
+        let mut out = Vec::with_capacity(32);
+        MulticastGather {
+            network_id: nwid,
+            flags: 0,
+            group,
+            gather_limit: u32::try_from(want).unwrap_or(MAX_GATHER_MEMBERS),
+            com: None,
+        }
+        .emit(&mut out);
+        let mut targets = vec![nwid.controller()];
+        targets.extend(self.best_root(now, None));
+        targets.dedup();
+        let options = SendOptions::control().expecting(ReplyKind::Other(Verb::MulticastGather));
+        for to in targets {
+            if to != self.address
+                && self
+                    .send_verb(now, to, Verb::MulticastGather, &out, options)
+                    .is_ok()
+            {
+                self.frames.counters.gathers_sent += 1;
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_multicast_to(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        to: Address,
+        group: MulticastGroup,
+        source_mac: Mac,
+        ethertype: u16,
+        payload: &[u8],
+    ) {
+        if self
+            .network_config(nwid)
+            .is_some_and(|c| c.network_type == NetworkType::Private)
+        {
+            self.push_credentials(now, nwid, to, false);
+        }
+        let implied = Mac::from_address(self.address, nwid);
+        let mut out = Vec::with_capacity(payload.len() + 40);
+        MulticastFrame {
+            network_id: nwid,
+            flags: 0,
+            com: None,
+            gather_limit: None,
+            source_mac: (source_mac != implied).then_some(source_mac),
+            group,
+            ethertype,
+            payload,
+        }
+        .emit(&mut out);
+        if self
+            .send_verb(now, to, Verb::MulticastFrame, &out, SendOptions::bulk())
+            .is_ok()
+        {
+            self.frames.counters.multicast_sent += 1;
+        }
+    }
+
+    /// MULTICAST_FRAME (5.13): membership gate, multicast limit > 0, a unicast source MAC
+    /// that is not ours, a group we subscribe to, broadcast enabled (or ARP), the rules.
+    pub(crate) fn handle_multicast_frame(&mut self, rx: Rx, frame: &MulticastFrame<'_>) {
+        let nwid = frame.network_id;
+        if let Some(com) = &frame.com {
+            self.accept_embedded_com(rx, com);
+        }
+        let Some(view) = self.view_for_peer_frame(nwid) else {
+            return;
+        };
+        if !self.admit(rx, nwid, &view, Verb::MulticastFrame) {
+            return;
+        }
+        let our_mac = Mac::from_address(self.address, nwid);
+        let source_mac = frame
+            .source_mac
+            .unwrap_or_else(|| Mac::from_address(rx.source, nwid));
+        if !source_mac.is_unicast() || source_mac == our_mac {
+            self.frames.counters.bad_mac += 1;
+            return;
+        }
+        if view.multicast_limit == 0 || !self.multicast_groups(nwid).contains(&frame.group) {
+            self.frames.counters.multicast_refused += 1;
+            return;
+        }
+        if frame.group.mac.is_broadcast() && !view.broadcast && frame.ethertype != ethertype::ARP {
+            self.frames.counters.broadcast_disabled += 1;
+            return;
+        }
+        self.deliver(
+            nwid,
+            (rx.source, source_mac),
+            (Address::default(), frame.group.mac),
+            frame.ethertype,
+            frame.payload,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_insert_never_grows_past_the_cap() {
+        let mut map = HashMap::new();
+        for i in 0..100u32 {
+            bounded_insert(&mut map, 8, i, i);
+            assert!(map.len() <= 8);
+            assert_eq!(map.get(&i), Some(&i), "the newest entry is kept");
+        }
+        bounded_insert(&mut map, 8, 99, 7);
+        assert_eq!(map.len(), 8);
+        assert_eq!(map.get(&99), Some(&7));
+    }
+
+    #[test]
+    fn net_view_reads_the_flags() {
+        let mut config =
+            NetworkConfig::new(NetworkId(0x8056_c2e2_1c00_0001), Address::default(), 1);
+        config.network_type = NetworkType::Public;
+        config.flags = FLAG_ENABLE_BROADCAST;
+        config.multicast_limit = 7;
+        let view = NetView::of(&config);
+        assert!(!view.private && view.broadcast);
+        assert_eq!(view.multicast_limit, 7);
+        config.network_type = NetworkType::Private;
+        config.flags = 0;
+        let view = NetView::of(&config);
+        assert!(view.private && !view.broadcast);
+    }
+}
