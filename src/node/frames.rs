@@ -10,6 +10,8 @@
 //! first frame to a peer, every `ZT_PEER_ACTIVITY_TIMEOUT`, and (at most once a second) when
 //! a peer asks. All state here is bounded and every drop is counted in [`FrameCounters`].
 //!
+//! Multicast (LIKE, GATHER, MULTICAST_FRAME) lives in `multicast`, on the state kept here.
+//!
 //! Not handled yet: bridging (frames from other MACs are counted and dropped), TEE/WATCH
 //! copies and capabilities/tags of remote members, revocations, and EXT_FRAME acks.
 
@@ -18,20 +20,16 @@ use std::net::IpAddr;
 
 use super::constants::ZT_PEER_ACTIVITY_TIMEOUT;
 use super::filter::{Direction, FrameInfo, filter_frame};
-use super::replies::ReplyKind;
 use super::send::SendOptions;
 use super::verbs::Rx;
 use super::{Event, Node};
 use crate::wire::com::CertificateOfMembership;
-use crate::wire::ethernet::{EthernetHeader, ethertype};
+use crate::wire::ethernet::EthernetHeader;
 use crate::wire::mac::{Mac, MulticastGroup};
 use crate::wire::netconf::{
     FLAG_ENABLE_BROADCAST, FLAG_RULES_RESULT_OF_UNSUPPORTED_MATCH, NetworkConfig, NetworkType,
 };
-use crate::wire::verbs::{
-    AddressList, ErrorBody, ErrorReply, ExtFrame, Frame, GatherResults, MulticastFrame,
-    MulticastGather, MulticastLike, NetworkCredentials, OkBody, OkMulticastGather, OkReply,
-};
+use crate::wire::verbs::{ErrorBody, ErrorReply, ExtFrame, Frame, NetworkCredentials};
 use crate::wire::{Address, InetAddress, NetworkId, Verb};
 
 /// Peer certificates of membership kept (all networks together).
@@ -49,12 +47,12 @@ pub const MULTICAST_PENDING_TIMEOUT: u64 = 5_000;
 /// Multicast frames waiting for gather results.
 pub const MAX_PENDING_MULTICASTS: usize = 32;
 /// Members asked for in one MULTICAST_GATHER and answered at most in one OK.
-const MAX_GATHER_MEMBERS: u32 = 200;
+pub(super) const MAX_GATHER_MEMBERS: u32 = 200;
 /// Credentials from one peer are looked at at most this often, and re-pushed on a
 /// NEED_MEMBERSHIP_CERTIFICATE at most this often.
-const CREDENTIALS_RATE_LIMIT: u64 = 1_000;
+pub(super) const CREDENTIALS_RATE_LIMIT: u64 = 1_000;
 /// Groups announced in one MULTICAST_LIKE (18 bytes each, well inside one packet).
-const MAX_LIKES_PER_PACKET: usize = 64;
+pub(super) const MAX_LIKES_PER_PACKET: usize = 64;
 
 /// Counts of the frame layer (every drop has a counter).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,43 +105,43 @@ pub struct FrameCounters {
 
 /// A multicast frame waiting for gather results.
 #[derive(Debug)]
-struct PendingMulticast {
-    nwid: NetworkId,
-    group: MulticastGroup,
-    source_mac: Mac,
-    ethertype: u16,
-    payload: Vec<u8>,
-    deadline: u64,
-    sent_to: Vec<Address>,
+pub(super) struct PendingMulticast {
+    pub(super) nwid: NetworkId,
+    pub(super) group: MulticastGroup,
+    pub(super) source_mac: Mac,
+    pub(super) ethertype: u16,
+    pub(super) payload: Vec<u8>,
+    pub(super) deadline: u64,
+    pub(super) sent_to: Vec<Address>,
 }
 
 /// The frame layer's bounded state.
 #[derive(Debug, Default)]
 pub(crate) struct FrameState {
     /// Verified COMs of peers, by (network, peer).
-    coms: HashMap<(u64, Address), CertificateOfMembership>,
+    pub(super) coms: HashMap<(u64, Address), CertificateOfMembership>,
     /// When we last pushed our credentials to (network, peer).
-    credentials_pushed: HashMap<(u64, Address), u64>,
+    pub(super) credentials_pushed: HashMap<(u64, Address), u64>,
     /// When we last looked at credentials from a peer.
-    credentials_seen: HashMap<Address, u64>,
+    pub(super) credentials_seen: HashMap<Address, u64>,
     /// Members of each (network, group) with the time their LIKE expires.
-    likes: BTreeMap<(u64, MulticastGroup), HashMap<Address, u64>>,
-    pending: VecDeque<PendingMulticast>,
-    next_announce: u64,
-    counters: FrameCounters,
+    pub(super) likes: BTreeMap<(u64, MulticastGroup), HashMap<Address, u64>>,
+    pub(super) pending: VecDeque<PendingMulticast>,
+    pub(super) next_announce: u64,
+    pub(super) counters: FrameCounters,
 }
 
 /// What a frame needs of a network's config (copied out so the node can be borrowed).
-struct NetView {
-    private: bool,
-    broadcast: bool,
-    multicast_limit: u32,
+pub(super) struct NetView {
+    pub(super) private: bool,
+    pub(super) broadcast: bool,
+    pub(super) multicast_limit: u32,
     /// The network's MTU: the largest Ethernet payload.
-    mtu: usize,
+    pub(super) mtu: usize,
 }
 
 impl NetView {
-    fn of(config: &NetworkConfig) -> NetView {
+    pub(super) fn of(config: &NetworkConfig) -> NetView {
         NetView {
             private: config.network_type == NetworkType::Private,
             broadcast: config.flags & FLAG_ENABLE_BROADCAST != 0,
@@ -155,7 +153,7 @@ impl NetView {
 
 /// Inserts into a bounded map, evicting an arbitrary entry when full (never grows past
 /// `cap`).
-fn bounded_insert<K: std::hash::Hash + Eq + Copy, V>(
+pub(super) fn bounded_insert<K: std::hash::Hash + Eq + Copy, V>(
     map: &mut HashMap<K, V>,
     cap: usize,
     key: K,
@@ -264,7 +262,7 @@ impl Node {
     }
 
     /// Evaluates the network's rules (and our capabilities when sending).
-    fn rules_accept(
+    pub(super) fn rules_accept(
         &mut self,
         nwid: NetworkId,
         direction: Direction,
@@ -292,7 +290,13 @@ impl Node {
 
     /// Sends our COM to `peer` on `nwid` when due: before the first frame, again after
     /// `ZT_PEER_ACTIVITY_TIMEOUT`, or (`asked`) at most once a second.
-    fn push_credentials(&mut self, now: u64, nwid: NetworkId, peer: Address, asked: bool) {
+    pub(super) fn push_credentials(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        peer: Address,
+        asked: bool,
+    ) {
         let interval = if asked {
             CREDENTIALS_RATE_LIMIT
         } else {
@@ -339,7 +343,12 @@ impl Node {
     }
 
     /// Checks and stores a peer's COM (from NETWORK_CREDENTIALS or a frame). True if stored.
-    fn accept_com(&mut self, now: u64, from: Address, com: &CertificateOfMembership) -> bool {
+    pub(super) fn accept_com(
+        &mut self,
+        now: u64,
+        from: Address,
+        com: &CertificateOfMembership,
+    ) -> bool {
         let nwid = com.network_id();
         if com.issued_to() != from || !self.networks.contains_key(&nwid.0) {
             self.frames.counters.coms_refused += 1;
@@ -374,7 +383,7 @@ impl Node {
 
     /// A COM carried in EXT_FRAME, MULTICAST_GATHER or MULTICAST_FRAME: a new one is
     /// checked at most once a second per peer (the signature check is the costly part).
-    fn accept_embedded_com(&mut self, rx: Rx, com: &CertificateOfMembership) {
+    pub(super) fn accept_embedded_com(&mut self, rx: Rx, com: &CertificateOfMembership) {
         let known = self.frames.coms.get(&(com.network_id().0, rx.source)) == Some(com);
         if !known && !self.credentials_allowed(rx) {
             return;
@@ -383,7 +392,7 @@ impl Node {
     }
 
     /// The per-peer rate limit of credential checks (1/s); true = go ahead (and noted).
-    fn credentials_allowed(&mut self, rx: Rx) -> bool {
+    pub(super) fn credentials_allowed(&mut self, rx: Rx) -> bool {
         let limited = self
             .frames
             .credentials_seen
@@ -404,7 +413,7 @@ impl Node {
 
     /// The membership gate (7.6): public networks admit everybody; private ones a peer
     /// whose stored COM agrees with ours.
-    fn member_gate(&self, nwid: NetworkId, view: &NetView, peer: Address) -> bool {
+    pub(super) fn member_gate(&self, nwid: NetworkId, view: &NetView, peer: Address) -> bool {
         if !view.private {
             return true;
         }
@@ -420,7 +429,7 @@ impl Node {
 
     /// Gate for a frame-carrying verb: true if `rx.source` may send frames on `nwid`;
     /// otherwise it is told ERROR(NEED_MEMBERSHIP_CERTIFICATE) and the frame is counted.
-    fn admit(&mut self, rx: Rx, nwid: NetworkId, view: &NetView, in_re: Verb) -> bool {
+    pub(super) fn admit(&mut self, rx: Rx, nwid: NetworkId, view: &NetView, in_re: Verb) -> bool {
         if self.member_gate(nwid, view, rx.source) {
             self.mark_trusted(rx.now, rx.source);
             return true;
@@ -438,7 +447,7 @@ impl Node {
         false
     }
 
-    fn view_for_peer_frame(&mut self, nwid: NetworkId) -> Option<NetView> {
+    pub(super) fn view_for_peer_frame(&mut self, nwid: NetworkId) -> Option<NetView> {
         let view = self.network_config(nwid).map(NetView::of);
         if view.is_none() {
             self.frames.counters.unknown_network += 1;
@@ -447,7 +456,7 @@ impl Node {
     }
 
     /// Delivers an admitted frame after the inbound rules.
-    fn deliver(
+    pub(super) fn deliver(
         &mut self,
         nwid: NetworkId,
         source: (Address, Mac),
@@ -551,349 +560,6 @@ impl Node {
                 self.announce_multicast(now, nwid);
             }
         }
-    }
-
-    /// MULTICAST_LIKE of our groups on `nwid` to the controller, the upstreams and the
-    /// members whose COM we hold (9.1).
-    pub(crate) fn announce_multicast(&mut self, now: u64, nwid: NetworkId) {
-        let groups = self.multicast_groups(nwid);
-        if groups.is_empty() {
-            return;
-        }
-        let mut out = Vec::with_capacity(groups.len() * MulticastLike::TUPLE_LEN);
-        for group in groups.iter().take(MAX_LIKES_PER_PACKET) {
-            MulticastLike::emit_tuple(nwid, group, &mut out);
-        }
-        let mut targets: Vec<Address> = vec![nwid.controller()];
-        targets.extend(
-            self.topology
-                .upstreams()
-                .iter()
-                .map(|u| u.identity.address()),
-        );
-        targets.extend(
-            self.frames
-                .coms
-                .keys()
-                .filter(|(id, _)| *id == nwid.0)
-                .map(|(_, a)| *a),
-        );
-        targets.sort();
-        targets.dedup();
-        for to in targets {
-            if to == self.address {
-                // We are the controller or a root: record our own subscription.
-                for group in &groups {
-                    self.record_like(now, nwid, *group, to);
-                }
-                continue;
-            }
-            if self
-                .send_verb(now, to, Verb::MulticastLike, &out, SendOptions::control())
-                .is_ok()
-            {
-                self.frames.counters.likes_sent += 1;
-            }
-        }
-    }
-
-    fn record_like(&mut self, now: u64, nwid: NetworkId, group: MulticastGroup, member: Address) {
-        let key = (nwid.0, group);
-        if !self.frames.likes.contains_key(&key) && self.frames.likes.len() >= MAX_MULTICAST_GROUPS
-        {
-            self.frames.counters.likes_refused += 1;
-            return;
-        }
-        let members = self.frames.likes.entry(key).or_default();
-        if !members.contains_key(&member) && members.len() >= MAX_MEMBERS_PER_GROUP {
-            self.frames.counters.likes_refused += 1;
-            return;
-        }
-        members.insert(member, now + ZT_MULTICAST_LIKE_EXPIRE);
-        self.frames.counters.likes_recorded += 1;
-    }
-
-    /// Known live members of a group (never us), up to `limit`.
-    fn members_of(
-        &self,
-        now: u64,
-        nwid: NetworkId,
-        group: MulticastGroup,
-        excluding: Address,
-        limit: usize,
-    ) -> Vec<Address> {
-        let mut members: Vec<Address> = self
-            .frames
-            .likes
-            .get(&(nwid.0, group))
-            .into_iter()
-            .flat_map(|m| m.iter())
-            .filter(|(a, expiry)| **expiry > now && **a != self.address && **a != excluding)
-            .map(|(a, _)| *a)
-            .collect();
-        members.sort();
-        members.truncate(limit);
-        members
-    }
-
-    /// MULTICAST_LIKE (5.13): recorded if we are not a member of the network (roots,
-    /// controllers) or the sender passes the membership gate.
-    pub(crate) fn handle_multicast_like(&mut self, rx: Rx, like: &MulticastLike<'_>) {
-        for (nwid, group) in like.iter() {
-            let allowed = match self.network_config(nwid).map(NetView::of) {
-                Some(view) => self.member_gate(nwid, &view, rx.source),
-                None => true,
-            };
-            if allowed {
-                self.record_like(rx.now, nwid, group, rx.source);
-            } else {
-                self.frames.counters.likes_refused += 1;
-            }
-        }
-    }
-
-    /// MULTICAST_GATHER (5.13): answered with up to the asked number of known members,
-    /// the asker excluded.
-    pub(crate) fn handle_multicast_gather(&mut self, rx: Rx, gather: &MulticastGather) {
-        if let Some(com) = &gather.com {
-            self.accept_embedded_com(rx, com);
-        }
-        let nwid = gather.network_id;
-        let limit = gather.gather_limit.min(MAX_GATHER_MEMBERS) as usize;
-        let all = self.members_of(rx.now, nwid, gather.group, rx.source, usize::MAX);
-        let total_known = u32::try_from(all.len()).unwrap_or(u32::MAX);
-        let mut bytes = Vec::with_capacity(limit * Address::LEN);
-        for a in all.iter().take(limit) {
-            bytes.extend_from_slice(&a.to_bytes());
-        }
-        let Ok(members) = AddressList::new(&bytes) else {
-            return;
-        };
-        let reply = OkReply {
-            in_re_packet_id: rx.packet_id,
-            body: OkBody::MulticastGather(OkMulticastGather {
-                network_id: nwid,
-                group: gather.group,
-                results: GatherResults {
-                    total_known,
-                    members,
-                },
-            }),
-        };
-        let mut out = Vec::with_capacity(bytes.len() + 48);
-        reply.emit(&mut out);
-        let options = SendOptions::control().via(rx.reply_route());
-        if self
-            .send_verb(rx.now, rx.source, Verb::Ok, &out, options)
-            .is_ok()
-        {
-            self.frames.counters.gathers_answered += 1;
-        }
-    }
-
-    /// OK(MULTICAST_GATHER) matching a gather we sent: the members are recorded and
-    /// waiting frames for the group are sent to those not yet served.
-    pub(crate) fn handle_gather_results(&mut self, now: u64, ok: &OkMulticastGather<'_>) {
-        for member in ok.results.members.iter() {
-            if member != self.address && !member.is_reserved() {
-                self.record_like(now, ok.network_id, ok.group, member);
-            }
-        }
-        self.expire_pending(now);
-        let mut pending = std::mem::take(&mut self.frames.pending);
-        for p in pending
-            .iter_mut()
-            .filter(|p| p.nwid == ok.network_id && p.group == ok.group)
-        {
-            let limit = self
-                .network_config(p.nwid)
-                .map_or(0, |c| c.multicast_limit as usize);
-            let wanted = self.members_of(now, p.nwid, p.group, self.address, limit);
-            for to in wanted {
-                if p.sent_to.len() >= limit || p.sent_to.contains(&to) {
-                    continue;
-                }
-                p.sent_to.push(to);
-                let (nwid, group, mac, ethertype) = (p.nwid, p.group, p.source_mac, p.ethertype);
-                self.send_multicast_to(now, nwid, to, group, mac, ethertype, &p.payload);
-            }
-        }
-        self.frames.pending = pending;
-    }
-
-    fn expire_pending(&mut self, now: u64) {
-        let mut unsent = 0;
-        self.frames.pending.retain(|p| {
-            let live = p.deadline > now;
-            // Frames that expired without any recipient never left.
-            if !live && p.sent_to.is_empty() {
-                unsent += 1;
-            }
-            live
-        });
-        self.frames.counters.multicast_unsent += unsent;
-    }
-
-    /// A multicast or broadcast frame from the local side (9.3): an ARP request goes to
-    /// the ARP group of its target; sent to known members up to the multicast limit, with a
-    /// gather to the best root and the controller when fewer are known.
-    fn send_multicast(
-        &mut self,
-        now: u64,
-        nwid: NetworkId,
-        view: &NetView,
-        header: EthernetHeader,
-        payload: &[u8],
-    ) {
-        let arp_target = (header.ethertype == ethertype::ARP)
-            .then(|| crate::wire::arp::ipv4_request_target(payload))
-            .flatten();
-        let group = match arp_target {
-            Some(ip) if header.dst.is_broadcast() => MulticastGroup::arp(ip),
-            _ => MulticastGroup::new(header.dst, 0),
-        };
-        if header.dst.is_broadcast() && !view.broadcast && arp_target.is_none() {
-            self.frames.counters.broadcast_disabled += 1;
-            return;
-        }
-        if !self.rules_accept(
-            nwid,
-            Direction::Outbound,
-            (self.address, header.src),
-            (Address::default(), header.dst),
-            header.ethertype,
-            payload,
-        ) {
-            self.frames.counters.dropped_by_rules_outbound += 1;
-            return;
-        }
-        let limit = view.multicast_limit as usize;
-        let members = self.members_of(now, nwid, group, self.address, limit);
-        for &to in &members {
-            if view.private {
-                self.push_credentials(now, nwid, to, false);
-            }
-            self.send_multicast_to(now, nwid, to, group, header.src, header.ethertype, payload);
-        }
-        if members.len() >= limit {
-            return;
-        }
-        self.send_gather(now, nwid, group, limit - members.len());
-        self.expire_pending(now);
-        if self.frames.pending.len() >= MAX_PENDING_MULTICASTS {
-            self.frames.counters.multicast_unsent += 1;
-            return;
-        }
-        self.frames.pending.push_back(PendingMulticast {
-            nwid,
-            group,
-            source_mac: header.src,
-            ethertype: header.ethertype,
-            payload: payload.to_vec(),
-            deadline: now + MULTICAST_PENDING_TIMEOUT,
-            sent_to: members,
-        });
-    }
-
-    fn send_gather(&mut self, now: u64, nwid: NetworkId, group: MulticastGroup, want: usize) {
-        let mut out = Vec::with_capacity(32);
-        MulticastGather {
-            network_id: nwid,
-            flags: 0,
-            group,
-            gather_limit: u32::try_from(want).unwrap_or(MAX_GATHER_MEMBERS),
-            com: None,
-        }
-        .emit(&mut out);
-        let mut targets = vec![nwid.controller()];
-        targets.extend(self.best_root(now, None));
-        targets.dedup();
-        let options = SendOptions::control().expecting(ReplyKind::Other(Verb::MulticastGather));
-        for to in targets {
-            if to != self.address
-                && self
-                    .send_verb(now, to, Verb::MulticastGather, &out, options)
-                    .is_ok()
-            {
-                self.frames.counters.gathers_sent += 1;
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn send_multicast_to(
-        &mut self,
-        now: u64,
-        nwid: NetworkId,
-        to: Address,
-        group: MulticastGroup,
-        source_mac: Mac,
-        ethertype: u16,
-        payload: &[u8],
-    ) {
-        if self
-            .network_config(nwid)
-            .is_some_and(|c| c.network_type == NetworkType::Private)
-        {
-            self.push_credentials(now, nwid, to, false);
-        }
-        let implied = Mac::from_address(self.address, nwid);
-        let mut out = Vec::with_capacity(payload.len() + 40);
-        MulticastFrame {
-            network_id: nwid,
-            flags: 0,
-            com: None,
-            gather_limit: None,
-            source_mac: (source_mac != implied).then_some(source_mac),
-            group,
-            ethertype,
-            payload,
-        }
-        .emit(&mut out);
-        if self
-            .send_verb(now, to, Verb::MulticastFrame, &out, SendOptions::bulk())
-            .is_ok()
-        {
-            self.frames.counters.multicast_sent += 1;
-        }
-    }
-
-    /// MULTICAST_FRAME (5.13): membership gate, multicast limit > 0, a unicast source MAC
-    /// that is not ours, a group we subscribe to, broadcast enabled (or ARP), the rules.
-    pub(crate) fn handle_multicast_frame(&mut self, rx: Rx, frame: &MulticastFrame<'_>) {
-        let nwid = frame.network_id;
-        if let Some(com) = &frame.com {
-            self.accept_embedded_com(rx, com);
-        }
-        let Some(view) = self.view_for_peer_frame(nwid) else {
-            return;
-        };
-        if !self.admit(rx, nwid, &view, Verb::MulticastFrame) {
-            return;
-        }
-        let our_mac = Mac::from_address(self.address, nwid);
-        let source_mac = frame
-            .source_mac
-            .unwrap_or_else(|| Mac::from_address(rx.source, nwid));
-        if !source_mac.is_unicast() || source_mac == our_mac {
-            self.frames.counters.bad_mac += 1;
-            return;
-        }
-        if view.multicast_limit == 0 || !self.multicast_groups(nwid).contains(&frame.group) {
-            self.frames.counters.multicast_refused += 1;
-            return;
-        }
-        if frame.group.mac.is_broadcast() && !view.broadcast && frame.ethertype != ethertype::ARP {
-            self.frames.counters.broadcast_disabled += 1;
-            return;
-        }
-        self.deliver(
-            nwid,
-            (rx.source, source_mac),
-            (Address::default(), frame.group.mac),
-            frame.ethertype,
-            frame.payload,
-        );
     }
 }
 

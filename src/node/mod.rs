@@ -34,6 +34,7 @@ mod contact;
 mod counters;
 pub mod filter;
 mod frames;
+mod multicast;
 mod network;
 mod path;
 mod peer;
