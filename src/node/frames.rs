@@ -12,8 +12,13 @@
 //!
 //! Multicast (LIKE, GATHER, MULTICAST_FRAME) lives in `multicast`, on the state kept here.
 //!
+//! COM revocations (7.7) signed by a network's controller set a threshold per (network,
+//! member): that member's COMs with a timestamp at or below it are dropped and refused, so
+//! the membership gate closes for a deauthorized member.
+//!
 //! Not handled yet: bridging (frames from other MACs are counted and dropped), TEE/WATCH
-//! copies and capabilities/tags of remote members, revocations, and EXT_FRAME acks.
+//! copies and capabilities/tags of remote members, other credential revocations, and
+//! EXT_FRAME acks.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -24,6 +29,7 @@ use super::send::SendOptions;
 use super::verbs::Rx;
 use super::{Event, Node};
 use crate::wire::com::CertificateOfMembership;
+use crate::wire::credentials::{CredentialType, Revocation};
 use crate::wire::ethernet::EthernetHeader;
 use crate::wire::mac::{Mac, MulticastGroup};
 use crate::wire::netconf::{
@@ -44,6 +50,8 @@ pub const ZT_MULTICAST_LIKE_EXPIRE: u64 = 600_000;
 pub const ZT_MULTICAST_ANNOUNCE_PERIOD: u64 = 60_000;
 /// How long a multicast frame waits for gather results.
 pub const MULTICAST_PENDING_TIMEOUT: u64 = 5_000;
+/// COM revocation thresholds kept (all networks together).
+pub const MAX_REVOCATIONS: usize = 4_096;
 /// Multicast frames waiting for gather results.
 pub const MAX_PENDING_MULTICASTS: usize = 32;
 /// Members asked for in one MULTICAST_GATHER and answered at most in one OK.
@@ -90,6 +98,9 @@ pub struct FrameCounters {
     pub credentials_sent: u64,
     pub coms_accepted: u64,
     pub coms_refused: u64,
+    /// COM revocations taken (signed by the network's controller), and refused.
+    pub revocations_accepted: u64,
+    pub revocations_refused: u64,
     pub credentials_rate_limited: u64,
     /// MULTICAST_LIKE groups recorded, and refused (gate, bounds).
     pub likes_recorded: u64,
@@ -120,6 +131,9 @@ pub(super) struct PendingMulticast {
 pub(crate) struct FrameState {
     /// Verified COMs of peers, by (network, peer).
     pub(super) coms: HashMap<(u64, Address), CertificateOfMembership>,
+    /// COM revocation thresholds by (network, member): its COMs timestamped at or below
+    /// are void.
+    pub(super) revocations: HashMap<(u64, Address), i64>,
     /// When we last pushed our credentials to (network, peer).
     pub(super) credentials_pushed: HashMap<(u64, Address), u64>,
     /// When we last looked at credentials from a peer.
@@ -354,6 +368,15 @@ impl Node {
             self.frames.counters.coms_refused += 1;
             return false;
         }
+        if self
+            .frames
+            .revocations
+            .get(&(nwid.0, from))
+            .is_some_and(|&threshold| com.timestamp() <= threshold)
+        {
+            self.frames.counters.coms_refused += 1;
+            return false;
+        }
         if self.frames.coms.get(&(nwid.0, from)) == Some(com) {
             // Already verified: repeated COMs in frames cost no signature check.
             return true;
@@ -521,11 +544,23 @@ impl Node {
         );
     }
 
-    /// NETWORK_CREDENTIALS (5.12): COMs are checked and stored, at most once a second per
-    /// peer. Other credential kinds are not used yet.
+    /// NETWORK_CREDENTIALS (5.12): COMs and COM revocations are checked and stored, at most
+    /// once a second per peer (a revocations-only packet from the networks' controller is
+    /// never rate limited). Other credential kinds are not used yet.
     pub(crate) fn handle_credentials(&mut self, rx: Rx, credentials: &NetworkCredentials) {
-        if !self.credentials_allowed(rx) {
+        // Revocations straight from a network's controller skip the rate limit: the
+        // controller sends them right after a config push, within the same second.
+        let from_controller = credentials
+            .revocations
+            .iter()
+            .all(|r| r.network_id.controller() == rx.source);
+        let skip_limit =
+            from_controller && !credentials.revocations.is_empty() && credentials.coms.is_empty();
+        if !skip_limit && !self.credentials_allowed(rx) {
             return;
+        }
+        for revocation in &credentials.revocations {
+            self.accept_revocation(rx.now, revocation);
         }
         for com in &credentials.coms {
             let nwid = com.network_id();
@@ -535,6 +570,67 @@ impl Node {
             {
                 self.mark_trusted(rx.now, rx.source);
             }
+        }
+    }
+
+    /// Checks a revocation (a COM revocation for a network we joined, signed by its
+    /// controller) and applies it. True if taken.
+    fn accept_revocation(&mut self, now: u64, revocation: &Revocation) -> bool {
+        let nwid = revocation.network_id;
+        let controller = nwid.controller();
+        if revocation.credential_type != CredentialType::CertificateOfMembership
+            || revocation.signed_by != controller
+            || !self.networks.contains_key(&nwid.0)
+        {
+            self.frames.counters.revocations_refused += 1;
+            return false;
+        }
+        let known = self
+            .frames
+            .revocations
+            .get(&(nwid.0, revocation.target))
+            .is_some_and(|&t| t >= revocation.threshold);
+        if known {
+            return true;
+        }
+        let verified = if controller == self.address {
+            revocation.verify(&self.public_identity)
+        } else if let Some(peer) = self.peers.get(&controller) {
+            revocation.verify(&peer.identity)
+        } else {
+            self.request_whois(now, controller);
+            false
+        };
+        if !verified {
+            self.frames.counters.revocations_refused += 1;
+            return false;
+        }
+        self.apply_revocation(revocation);
+        self.frames.counters.revocations_accepted += 1;
+        true
+    }
+
+    /// Records a verified COM revocation and drops the target's COM if it is covered.
+    pub(super) fn apply_revocation(&mut self, revocation: &Revocation) {
+        let key = (revocation.network_id.0, revocation.target);
+        let threshold = self
+            .frames
+            .revocations
+            .get(&key)
+            .map_or(revocation.threshold, |&t| t.max(revocation.threshold));
+        bounded_insert(
+            &mut self.frames.revocations,
+            MAX_REVOCATIONS,
+            key,
+            threshold,
+        );
+        if self
+            .frames
+            .coms
+            .get(&key)
+            .is_some_and(|com| com.timestamp() <= threshold)
+        {
+            self.frames.coms.remove(&key);
         }
     }
 
@@ -578,6 +674,108 @@ mod tests {
         bounded_insert(&mut map, 8, 99, 7);
         assert_eq!(map.len(), 8);
         assert_eq!(map.get(&99), Some(&7));
+    }
+
+    /// A node running the controller of a public network it joined (configured without
+    /// packets), built from the reference identities (id1 node, id3 root).
+    fn controller_member() -> (Node, NetworkId, crate::crypto::Identity) {
+        use crate::controller::{Controller, MemoryStore};
+        use crate::wire::world::{Root, World, WorldType};
+        let read = |n: u8| -> crate::crypto::Identity {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/vectors/reference")
+                .join(format!("id{n}.secret"));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("cannot read vector {}: {e}", path.display()));
+            text.trim().parse().expect("reference identity parses")
+        };
+        let (me, root, other) = (read(1), read(3), read(2));
+        let (public, secret) = crate::crypto::c25519::generate_keypair();
+        let mut planet = World {
+            world_type: WorldType::Planet,
+            id: 77,
+            timestamp: 5,
+            updates_must_be_signed_by: public,
+            signature: [0; crate::crypto::c25519::SIGNATURE_LEN],
+            roots: vec![Root {
+                identity: root.to_public(),
+                stable_endpoints: Vec::new(),
+            }],
+        };
+        planet.sign(&secret);
+        let mut admin = Controller::new(me.clone(), Box::new(MemoryStore::new()));
+        let nwid = admin
+            .create_network(1_000, serde_json::json!({"private": false}))
+            .expect("network")
+            .network_id()
+            .expect("nwid");
+        let mut config = super::super::NodeConfig::new(me, planet);
+        config.rng_seed = Some(3);
+        config.controller = Some(admin);
+        let mut node = Node::new(config, 1_000);
+        node.join(1_000, nwid).expect("join");
+        assert!(node.network_config(nwid).is_some(), "configured itself");
+        (node, nwid, other)
+    }
+
+    #[test]
+    fn revocations_are_checked_and_thresholds_only_rise() {
+        let (mut node, nwid, other) = controller_member();
+        let target = Address::from_u64(0x01_0203_0405);
+        let signed = |node: &Node, threshold: i64, kind: CredentialType| {
+            let mut r = Revocation::new(1, nwid, 0, threshold, 0, target, kind);
+            let identity = node.controller().expect("controller").identity().clone();
+            assert!(r.sign(&identity));
+            r
+        };
+        let good = signed(&node, 5_000, CredentialType::CertificateOfMembership);
+        assert!(node.accept_revocation(2_000, &good));
+        assert_eq!(node.frames.revocations.get(&(nwid.0, target)), Some(&5_000));
+        // A lower threshold never lowers the stored one.
+        let lower = signed(&node, 10, CredentialType::CertificateOfMembership);
+        assert!(node.accept_revocation(2_000, &lower));
+        assert_eq!(node.frames.revocations.get(&(nwid.0, target)), Some(&5_000));
+        // Other credential kinds, other signers, forged signatures, unknown networks: refused.
+        let capability = signed(&node, 9_000, CredentialType::Capability);
+        assert!(!node.accept_revocation(2_000, &capability));
+        let mut by_other = Revocation::new(
+            2,
+            nwid,
+            0,
+            9_000,
+            0,
+            target,
+            CredentialType::CertificateOfMembership,
+        );
+        assert!(by_other.sign(&other));
+        assert!(!node.accept_revocation(2_000, &by_other));
+        let mut forged = by_other.clone();
+        forged.signed_by = nwid.controller();
+        assert!(!node.accept_revocation(2_000, &forged));
+        let mut elsewhere = good.clone();
+        elsewhere.network_id = NetworkId(nwid.0 ^ 1);
+        assert!(!node.accept_revocation(2_000, &elsewhere));
+        assert_eq!(node.frames.counters.revocations_accepted, 1);
+        assert_eq!(node.frames.counters.revocations_refused, 4);
+        assert_eq!(node.frames.revocations.get(&(nwid.0, target)), Some(&5_000));
+    }
+
+    #[test]
+    fn revocation_thresholds_are_bounded() {
+        let (mut node, nwid, _) = controller_member();
+        for i in 0..(MAX_REVOCATIONS as u64 + 50) {
+            let r = Revocation::new(
+                1,
+                nwid,
+                0,
+                7,
+                0,
+                Address::from_u64(0x02_0000_0000 + i),
+                CredentialType::CertificateOfMembership,
+            );
+            node.apply_revocation(&r);
+            assert!(node.frames.revocations.len() <= MAX_REVOCATIONS);
+        }
     }
 
     #[test]

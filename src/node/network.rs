@@ -22,9 +22,10 @@ use crate::wire::netconf_chunk::{
 };
 use crate::wire::packet::PROTOCOL_VERSION;
 use crate::wire::verbs::{
-    ConfigVersion, ErrorBody, ErrorReply, NetworkConfigAck, NetworkConfigRequest, OkBody, OkReply,
+    ConfigVersion, ErrorBody, ErrorReply, NetworkConfig as NetworkConfigPush, NetworkConfigAck,
+    NetworkConfigRequest, NetworkCredentials, OkBody, OkReply,
 };
-use crate::wire::{NetworkId, Verb};
+use crate::wire::{Address, NetworkId, Verb};
 
 /// Re-request period once configured (`ZT_NETWORK_AUTOCONF_DELAY`).
 pub const ZT_NETWORK_AUTOCONF_DELAY: u64 = 60_000;
@@ -108,6 +109,9 @@ pub struct NetworkCounters {
     pub unknown_network: u64,
     /// NETWORK_CONFIG pushes acknowledged.
     pub pushes_acknowledged: u64,
+    /// Controller role: NETWORK_CONFIG chunks pushed after a change
+    /// ([`Node::controller_changed`]).
+    pub configs_pushed: u64,
     /// Controller role: requests answered with a config.
     pub requests_answered: u64,
     /// Controller role: requests answered with ERROR (including UNSUPPORTED_OPERATION
@@ -392,11 +396,17 @@ impl Node {
         true
     }
 
+    /// Sets the status; `AccessDenied` also takes the config out of force (a deauthorized
+    /// member must stop using its addresses and sends and receives no more frames).
     fn set_network_status(&mut self, nwid: NetworkId, status: NetworkStatus) {
         if let Some(m) = self.networks.get_mut(&nwid.0)
             && m.status != status
         {
             m.status = status;
+            if status == NetworkStatus::AccessDenied {
+                m.config = None;
+                m.dictionary = None;
+            }
             self.push_event(Event::NetworkStatus { nwid, status });
         }
     }
@@ -537,6 +547,110 @@ impl Node {
             .emit(&mut payload);
             let _ = self.send_verb(rx.now, rx.source, Verb::Ok, &payload, options);
         }
+    }
+
+    /// Controller role: call after an administrative change of `nwid` through
+    /// [`Node::controller_mut`] (the JSON API does, after each update). Every member that
+    /// requested a config within the controller's push window gets the new config at once as
+    /// NETWORK_CONFIG chunks (they acknowledge with OK); a member no longer authorized gets
+    /// ERROR(NETWORK_ACCESS_DENIED) instead, and the other members get a signed revocation of
+    /// its COM in NETWORK_CREDENTIALS so they stop admitting its frames (7.7). We chose an
+    /// explicit call over noticing revisions on the next tick: the change reaches members
+    /// in one round trip and no per-network revision bookkeeping is needed. Returns the
+    /// number of members pushed to (configs and refusals).
+    pub fn controller_changed(&mut self, now: u64, nwid: NetworkId) -> usize {
+        self.now = now;
+        let Some(controller) = self.controller.as_ref() else {
+            return 0;
+        };
+        let time = controller_time(now);
+        let members = controller.members_to_push(time, nwid);
+        let mut denied = Vec::new();
+        let mut granted = Vec::new();
+        for member in members {
+            if member == self.address {
+                // Our own membership is configured without packets.
+                if self.networks.contains_key(&nwid.0) {
+                    self.request_config(now, nwid);
+                }
+                continue;
+            }
+            let Some(controller) = self.controller.as_mut() else {
+                return 0;
+            };
+            match controller.push_config(time, nwid, member) {
+                Ok(issued) => {
+                    self.push_issued(now, member, &issued.chunks);
+                    granted.push(member);
+                }
+                Err(RequestError::AccessDenied) => denied.push(member),
+                Err(_) => self.network_counters.requests_ignored += 1,
+            }
+        }
+        for &member in &denied {
+            self.send_unsolicited_denial(now, nwid, member);
+            let revocation = self
+                .controller
+                .as_ref()
+                .and_then(|c| c.revocation_for(time, nwid, member));
+            let Some(revocation) = revocation else {
+                continue;
+            };
+            // Our own frame layer learns it directly (we may be a member too).
+            self.apply_revocation(&revocation);
+            let mut payload = Vec::with_capacity(256);
+            NetworkCredentials {
+                coms: Vec::new(),
+                capabilities: Vec::new(),
+                tags: Vec::new(),
+                revocations: vec![revocation],
+                coos: Vec::new(),
+            }
+            .emit(&mut payload);
+            for &to in &granted {
+                let _ = self.send_verb(
+                    now,
+                    to,
+                    Verb::NetworkCredentials,
+                    &payload,
+                    SendOptions::control(),
+                );
+            }
+        }
+        granted.len() + denied.len()
+    }
+
+    /// Sends an issued config to `member` as NETWORK_CONFIG pushes (one per chunk).
+    fn push_issued(&mut self, now: u64, member: Address, chunks: &[Vec<u8>]) {
+        let options = SendOptions::control().compressed();
+        let mut payload = Vec::new();
+        for bytes in chunks {
+            let Ok(chunk) = ConfigChunk::parse(bytes) else {
+                continue;
+            };
+            payload.clear();
+            NetworkConfigPush { chunk }.emit(&mut payload);
+            if self
+                .send_verb(now, member, Verb::NetworkConfig, &payload, options)
+                .is_ok()
+            {
+                self.network_counters.configs_pushed += 1;
+            }
+        }
+    }
+
+    /// ERROR(NETWORK_ACCESS_DENIED) to a member that was deauthorized, answering no packet
+    /// in particular (in-re id 0): the member's status becomes `AccessDenied` at once.
+    fn send_unsolicited_denial(&mut self, now: u64, nwid: NetworkId, member: Address) {
+        self.network_counters.requests_refused += 1;
+        let mut payload = Vec::with_capacity(32);
+        ErrorReply {
+            in_re_verb: Verb::NetworkConfigRequest,
+            in_re_packet_id: 0,
+            body: ErrorBody::NetworkAccessDenied(nwid),
+        }
+        .emit(&mut payload);
+        let _ = self.send_verb(now, member, Verb::Error, &payload, SendOptions::control());
     }
 
     fn send_config_error(&mut self, rx: Rx, body: ErrorBody<'_>) {
