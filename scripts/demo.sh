@@ -2,8 +2,10 @@
 # The main job on an embedded default, self-contained: no internet, no privileges, nothing
 # outside 127.0.0.1. First a short tour of `ztrs idtool` (an identity, a signature, a private
 # planet and a moon), then `ztrs demo`: a root and two members on loopback UDP, whose first
-# contact goes through the root and then switches to a direct path (RENDEZVOUS), with timings,
-# round trips and counters. Extra arguments go to `ztrs demo` (e.g. --seed 7, --quiet).
+# contact goes through the root and then switches to a direct path (RENDEZVOUS); then a
+# private network on the root's controller that the members join, are authorized on, and
+# exchange ARP and ICMP Ethernet frames over, with timings, round trips and counters. Extra
+# arguments go to `ztrs demo` (e.g. --seed 7, --quiet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,6 +1,9 @@
 //! `ztrs demo` as a process: it runs root, alice and bob on 127.0.0.1, exits 0, and its report
-//! shows traffic relayed by the root first and a direct path afterwards. The demo bounds every
-//! one of its own steps, so this test needs no timer of its own.
+//! shows traffic relayed by the root first and a direct path afterwards; then, on the private
+//! network the root's controller runs, both members refused (ACCESS_DENIED) before
+//! authorization, configured with an address of the pool after it, an ARP exchange and every
+//! ICMP echo answered. The demo bounds every one of its own steps, so this test needs no timer
+//! of its own.
 
 use std::process::Command;
 
@@ -55,6 +58,39 @@ fn demo_relays_first_then_goes_direct() {
     assert!(
         report.lines().any(|l| l == "drops: 0"),
         "no drops:\n{report}"
+    );
+
+    for member in ["alice ", "bob "] {
+        // The network table's row (the underlay table has one per member too).
+        let row = report
+            .lines()
+            .find(|l| l.starts_with(member) && l.contains("/24"));
+        assert!(
+            row.is_some_and(|r| r.contains(" 10.147.17.") && r.contains("ACCESS_DENIED")),
+            "{member}: managed IPv4 of the pool, refused before authorization:\n{report}"
+        );
+        assert!(
+            row.and_then(|r| r.split_once("ACCESS_DENIED"))
+                .is_some_and(|(_, rest)| rest
+                    .trim_start()
+                    .starts_with(|c: char| c.is_ascii_digit())),
+            "{member}: time from join to configured:\n{report}"
+        );
+    }
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("arp: 10.147.17.") && l.contains(" is-at ")),
+        "ARP answered:\n{report}"
+    );
+    assert_eq!(
+        number_after(&report, "frame rtt", "over"),
+        Some(20),
+        "every ICMP echo answered:\n{report}"
+    );
+    assert!(
+        number_after(&report, "frame rtt", ",").is_some_and(|n| n >= 42),
+        "frames exchanged (ARP and 20 echoes both ways):\n{report}"
     );
     assert!(report.contains("3 services stopped cleanly"), "{report}");
 }

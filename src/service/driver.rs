@@ -420,6 +420,7 @@ impl Driver {
             Command::Orbit { moon_id, seed } => self.node.orbit(now_ms, moon_id, seed),
             Command::Deorbit { moon_id } => self.node.deorbit(moon_id),
             Command::Inspect(job) => job(&self.node),
+            Command::InspectMut(job) => job(&mut self.node, now_ms),
         }
     }
 

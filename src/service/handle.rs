@@ -40,7 +40,13 @@ pub(crate) enum Command {
     },
     /// A read-only look at the node; the closure catches its own panics.
     Inspect(Box<dyn FnOnce(&Node) + Send>),
+    /// A change to the node (join, frames, controller administration) with the driver's
+    /// time in ms; the closure catches its own panics.
+    InspectMut(NodeChange),
 }
+
+/// A job run with the node and the driver's time in ms ([`ServiceHandle::with_node_mut`]).
+pub(crate) type NodeChange = Box<dyn FnOnce(&mut Node, u64) + Send>;
 
 /// Why a command did not complete.
 #[derive(Debug)]
@@ -187,6 +193,32 @@ impl ServiceHandle {
             let _ = reply.send(outcome.map_err(|_| ()));
         };
         self.submit(Command::Inspect(Box::new(job))).await?;
+        match answer.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(())) => {
+                StatsCells::add(&self.shared.stats.callbacks_panicked, 1);
+                Err(ServiceError::CallbackPanicked)
+            }
+            Err(_) => Err(ServiceError::Stopped),
+        }
+    }
+
+    /// Runs `change` on the driver task with the node and the driver's clock (ms, the `now`
+    /// every node call takes), then lets the driver send what it queued. For operations the
+    /// handle has no command of its own for (`join`, `handle_frame`, `controller_mut`). Quick
+    /// and panic-isolated like [`ServiceHandle::inspect`].
+    pub async fn with_node_mut<R, F>(&self, change: F) -> Result<R, ServiceError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Node, u64) -> R + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = move |node: &mut Node, now_ms: u64| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| change(node, now_ms)));
+            // The requester may have given up waiting; nothing to do then.
+            let _ = reply.send(outcome.map_err(|_| ()));
+        };
+        self.submit(Command::InspectMut(Box::new(job))).await?;
         match answer.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(())) => {
