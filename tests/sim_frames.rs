@@ -497,3 +497,92 @@ fn need_membership_certificate_repushes_credentials() {
     assert_eq!(sim.host(a).counters().error_received, errors_before + 2);
     assert_eq!(sim.host(a).frame_counters().credentials_sent, before + 1);
 }
+
+/// Tags travel with the credentials and feed the rules on both ends: with a rule that
+/// accepts only frames between members whose tag 7 differs by 0 (MATCH_TAGS_DIFFERENCE), A's frames reach B while both
+/// hold the same value and are dropped by B's rules once the controller gives B another.
+#[test]
+fn tag_rules_use_the_members_tags() {
+    let Rig {
+        mut sim,
+        controller,
+        a,
+        b,
+        nwid,
+        ..
+    } = rig(8, true);
+    let set = |sim: &mut Sim<Node>, change: serde_json::Value, member: Option<HostId>| {
+        let now = sim.now();
+        let address = member.map(|m| sim.host(m).address());
+        let node = sim.host_mut(controller);
+        let admin = node.controller_mut().expect("controller role");
+        match address {
+            Some(address) => {
+                admin
+                    .update_member(now as i64, nwid, address, &change)
+                    .expect("member update");
+            }
+            None => {
+                admin
+                    .update_network(now as i64, nwid, &change)
+                    .expect("network update");
+            }
+        }
+        node.controller_changed(now, nwid);
+    };
+    set(
+        &mut sim,
+        json!({"rules": [
+            {"type": "MATCH_TAGS_DIFFERENCE", "id": 7, "value": 0},
+            {"type": "ACTION_ACCEPT"},
+            {"type": "MATCH_ETHERTYPE", "etherType": 0x0806},
+            {"type": "ACTION_ACCEPT"},
+            {"type": "ACTION_DROP"},
+        ]}),
+        None,
+    );
+    set(&mut sim, json!({"tags": [[7, 1]]}), Some(a));
+    set(&mut sim, json!({"tags": [[7, 1]]}), Some(b));
+    let tagged = |sim: &Sim<Node>, host: HostId, value: u32| {
+        sim.host(host)
+            .network(nwid)
+            .and_then(|n| n.config)
+            .is_some_and(|c| c.tags.iter().any(|t| t.id == 7 && t.value == value))
+    };
+    assert!(
+        sim.run_until_condition(5_000, |sim| tagged(sim, a, 1) && tagged(sim, b, 1)),
+        "tags never reached the members"
+    );
+
+    let (a_mac, b_mac) = (mac_of(&sim, a, nwid), mac_of(&sim, b, nwid));
+    let first = ethernet(b_mac, a_mac, ETHERTYPE_IPV4, &[0x45; 40]);
+    send(&mut sim, a, nwid, &first);
+    assert!(
+        sim.run_until_condition(10_000, |sim| frames(sim, b).contains(&first)),
+        "equal tags: the frame is accepted: {:?} {:?}",
+        sim.host(b).frame_counters(),
+        sim.host(b)
+            .network(nwid)
+            .and_then(|n| n.config)
+            .map(|c| (c.tags, c.rules))
+    );
+    assert!(sim.host(b).frame_counters().tags_accepted >= 1);
+
+    // B gets another value; A's next credentials push carries A's unchanged tag, and B's
+    // rules now see 1 != 2.
+    set(&mut sim, json!({"tags": [[7, 2]]}), Some(b));
+    assert!(sim.run_until_condition(5_000, |sim| tagged(sim, b, 2)));
+    let dropped_before = sim.host(b).frame_counters().dropped_by_rules_inbound;
+    let second = ethernet(b_mac, a_mac, ETHERTYPE_IPV4, &[0x46; 40]);
+    send(&mut sim, a, nwid, &second);
+    assert!(
+        sim.run_until_condition(10_000, |sim| sim
+            .host(b)
+            .frame_counters()
+            .dropped_by_rules_inbound
+            > dropped_before),
+        "different tags: B's rules drop the frame: {:?}",
+        sim.host(b).frame_counters()
+    );
+    assert!(!frames(&sim, b).contains(&second));
+}

@@ -29,7 +29,7 @@ use super::send::SendOptions;
 use super::verbs::Rx;
 use super::{Event, Node};
 use crate::wire::com::CertificateOfMembership;
-use crate::wire::credentials::{CredentialType, Revocation};
+use crate::wire::credentials::{CredentialType, Revocation, Tag};
 use crate::wire::ethernet::EthernetHeader;
 use crate::wire::mac::{Mac, MulticastGroup};
 use crate::wire::netconf::{
@@ -40,6 +40,8 @@ use crate::wire::{Address, InetAddress, NetworkId, Verb};
 
 /// Peer certificates of membership kept (all networks together).
 pub const MAX_PEER_COMS: usize = 4_096;
+/// Tags kept per peer and network (the netconf cap).
+pub const MAX_TAGS_PER_PEER: usize = 128;
 /// (network, group) pairs whose members we remember.
 pub const MAX_MULTICAST_GROUPS: usize = 4_096;
 /// Members remembered per group.
@@ -65,6 +67,10 @@ pub(super) const MAX_LIKES_PER_PACKET: usize = 64;
 /// Counts of the frame layer (every drop has a counter).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FrameCounters {
+    /// Peers' tags stored / refused (not issued to the sender, outside the credential time
+    /// window, bad signature, unknown network, too many).
+    pub tags_accepted: u64,
+    pub tags_refused: u64,
     /// Unicast frames sent as FRAME / EXT_FRAME.
     pub unicast_sent: u64,
     /// MULTICAST_FRAMEs sent (one per recipient).
@@ -134,6 +140,9 @@ pub(crate) struct FrameState {
     /// COM revocation thresholds by (network, member): its COMs timestamped at or below
     /// are void.
     pub(super) revocations: HashMap<(u64, Address), i64>,
+    /// Verified tags of peers, by (network, peer): `(tag id, value)`, at most
+    /// `MAX_TAGS_PER_PEER` each (the rules' MATCH_TAGS_* and MATCH_TAG_SENDER/RECEIVER).
+    pub(super) peer_tags: HashMap<(u64, Address), Vec<(u32, u32)>>,
     /// When we last pushed our credentials to (network, peer).
     pub(super) credentials_pushed: HashMap<(u64, Address), u64>,
     /// When we last looked at credentials from a peer.
@@ -288,7 +297,23 @@ impl Node {
         let Some(config) = self.networks.get(&nwid.0).and_then(|m| m.config()) else {
             return false;
         };
-        let info = FrameInfo::new(direction, self.address, source, dest, ethertype, payload);
+        // Tags: ours from the config, the other member's from its verified credentials.
+        let ours: Vec<(u32, u32)> = config.tags.iter().map(|t| (t.id, t.value)).collect();
+        let other = match direction {
+            Direction::Outbound => dest.0,
+            Direction::Inbound => source.0,
+        };
+        let theirs: &[(u32, u32)] = self
+            .frames
+            .peer_tags
+            .get(&(nwid.0, other))
+            .map_or(&[], Vec::as_slice);
+        let (sender_tags, receiver_tags) = match direction {
+            Direction::Outbound => (ours.as_slice(), theirs),
+            Direction::Inbound => (theirs, ours.as_slice()),
+        };
+        let info = FrameInfo::new(direction, self.address, source, dest, ethertype, payload)
+            .with_tags(sender_tags, receiver_tags);
         let unsupported = config.flags & FLAG_RULES_RESULT_OF_UNSUPPORTED_MATCH != 0;
         // Capabilities are only known for ourselves: used when sending.
         let capabilities = match direction {
@@ -324,7 +349,10 @@ impl Node {
         if !due {
             return;
         }
-        let Some(com) = self.network_config(nwid).and_then(|c| c.com.clone()) else {
+        let Some((com, tags)) = self
+            .network_config(nwid)
+            .and_then(|c| Some((c.com.clone()?, c.tags.clone())))
+        else {
             return;
         };
         bounded_insert(
@@ -337,7 +365,7 @@ impl Node {
         NetworkCredentials {
             coms: vec![com],
             capabilities: Vec::new(),
-            tags: Vec::new(),
+            tags,
             revocations: Vec::new(),
             coos: Vec::new(),
         }
@@ -562,6 +590,9 @@ impl Node {
         for revocation in &credentials.revocations {
             self.accept_revocation(rx.now, revocation);
         }
+        for tag in &credentials.tags {
+            self.accept_tag(rx.source, tag);
+        }
         for com in &credentials.coms {
             let nwid = com.network_id();
             if self.accept_com(rx.now, rx.source, com)
@@ -571,6 +602,53 @@ impl Node {
                 self.mark_trusted(rx.now, rx.source);
             }
         }
+    }
+
+    /// Stores a peer's tag if it was issued to that peer by the network's controller, is
+    /// within our config's credential time window, and verifies. Counted either way.
+    fn accept_tag(&mut self, from: Address, tag: &Tag) {
+        let nwid = tag.network_id;
+        let Some(config) = self.network_config(nwid) else {
+            self.frames.counters.tags_refused += 1;
+            return;
+        };
+        let in_window =
+            tag.timestamp.abs_diff(config.timestamp) <= config.credential_time_max_delta;
+        let controller = nwid.controller();
+        let verified = tag.issued_to == from
+            && in_window
+            && if controller == self.address {
+                tag.verify(&self.public_identity)
+            } else {
+                self.peers
+                    .get(&controller)
+                    .is_some_and(|p| tag.verify(&p.identity))
+            };
+        if !verified {
+            self.frames.counters.tags_refused += 1;
+            return;
+        }
+        let mut tags = self
+            .frames
+            .peer_tags
+            .get(&(nwid.0, from))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(entry) = tags.iter_mut().find(|(id, _)| *id == tag.id) {
+            entry.1 = tag.value;
+        } else if tags.len() < MAX_TAGS_PER_PEER {
+            tags.push((tag.id, tag.value));
+        } else {
+            self.frames.counters.tags_refused += 1;
+            return;
+        }
+        bounded_insert(
+            &mut self.frames.peer_tags,
+            MAX_PEER_COMS,
+            (nwid.0, from),
+            tags,
+        );
+        self.frames.counters.tags_accepted += 1;
     }
 
     /// Checks a revocation (a COM revocation for a network we joined, signed by its
