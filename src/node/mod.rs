@@ -32,6 +32,7 @@
 mod constants;
 mod contact;
 mod counters;
+mod credentials;
 pub mod filter;
 mod frames;
 mod multicast;
