@@ -26,7 +26,8 @@ pub use tag::Tag;
 
 use super::com::CertificateOfMembership;
 use super::cursor::{Reader, Writer};
-use super::{Error, NetworkId, Result};
+use super::{Address, Error, NetworkId, Result};
+use crate::crypto::Identity;
 use crate::crypto::c25519::SIGNATURE_LEN;
 
 /// Marker at both ends of a credential's signed message.
@@ -155,6 +156,35 @@ pub(crate) fn signed_message(fields: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     out.put_u16(0);
     out.put_u64(SIGNED_MESSAGE_MARKER);
     out
+}
+
+/// Signs `message` into `signature`; `false` and nothing changed without a secret. Callers
+/// set `signed_by` first, since the message covers it.
+pub(crate) fn sign_into(
+    signer: &Identity,
+    message: &[u8],
+    signature: &mut [u8; SIGNATURE_LEN],
+) -> bool {
+    match signer.sign(message) {
+        Some(sig) => {
+            *signature = sig;
+            true
+        }
+        None => false,
+    }
+}
+
+/// The verification rule they share: `signer` signed it and is the network's controller.
+pub(crate) fn signed_by_controller(
+    network_id: NetworkId,
+    signed_by: Address,
+    signer: &Identity,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    signed_by == signer.address()
+        && network_id.controller() == signer.address()
+        && signer.verify(message, signature)
 }
 
 impl Credential for CertificateOfMembership {

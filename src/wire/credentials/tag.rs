@@ -92,20 +92,19 @@ impl Tag {
             return false;
         }
         self.signed_by = signer.address();
-        match signer.sign(&self.signed_message()) {
-            Some(sig) => {
-                self.signature = sig;
-                true
-            }
-            None => false,
-        }
+        super::sign_into(signer, &self.signed_message(), &mut self.signature)
     }
 
     /// True iff `signer` signed this tag and is the controller of its network.
     pub fn verify(&self, signer: &Identity) -> bool {
-        self.signed_by == signer.address()
-            && self.network_id.controller() == signer.address()
-            && signer.verify(&self.signed_message(), &self.signature)
+        let message = self.signed_message();
+        super::signed_by_controller(
+            self.network_id,
+            self.signed_by,
+            signer,
+            &message,
+            &self.signature,
+        )
     }
 }
 
