@@ -297,7 +297,14 @@ impl Node {
             return false;
         };
         // Tags: ours from the config, the other member's from its verified credentials.
-        let ours: Vec<(u32, u32)> = config.tags.iter().map(|t| (t.id, t.value)).collect();
+        // On the stack: no allocation per frame (a netconf carries at most 128 tags).
+        let mut our_tags = [(0u32, 0u32); MAX_TAGS_PER_PEER];
+        let mut count = 0;
+        for (slot, tag) in our_tags.iter_mut().zip(&config.tags) {
+            *slot = (tag.id, tag.value);
+            count += 1;
+        }
+        let ours = &our_tags[..count];
         let other = match direction {
             Direction::Outbound => dest.0,
             Direction::Inbound => source.0,
@@ -308,8 +315,8 @@ impl Node {
             .get(&(nwid.0, other))
             .map_or(&[], Vec::as_slice);
         let (sender_tags, receiver_tags) = match direction {
-            Direction::Outbound => (ours.as_slice(), theirs),
-            Direction::Inbound => (theirs, ours.as_slice()),
+            Direction::Outbound => (ours, theirs),
+            Direction::Inbound => (theirs, ours),
         };
         let info = FrameInfo::new(direction, self.address, source, dest, ethertype, payload)
             .with_tags(sender_tags, receiver_tags);
