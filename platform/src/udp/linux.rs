@@ -1,7 +1,7 @@
 //! Linux-only socket work: `recvmmsg`/`sendmmsg` batches with per-packet destination
 //! addresses from `IP_PKTINFO`/`IPV6_PKTINFO`, and the privileged buffer-forcing options.
 //!
-//! This is the only file of ztrs with `unsafe` code; every block states why it is sound. All per-call scratch (headers, iovecs,
+//! Like every `unsafe` block of ztrs (all in this crate), each block here states why it is sound. All per-call scratch (headers, iovecs,
 //! addresses, control buffers) lives on the stack, sized by [`MAX_BATCH`].
 
 use std::io;
