@@ -217,7 +217,44 @@ impl Node {
                 }
             }
         }
+        if let Some(membership) = self.networks.get(&nwid.0) {
+            for group in &membership.subscriptions {
+                if !groups.contains(group) {
+                    groups.push(*group);
+                }
+            }
+        }
         groups
+    }
+
+    /// Replaces the groups the local side listens to on `nwid` beyond those its config
+    /// implies (e.g. the kernel's multicast memberships on the network's interface); at most
+    /// [`super::network::MAX_LOCAL_SUBSCRIPTIONS`] are kept. When the set changes, it is
+    /// announced at once (MULTICAST_LIKE). Returns whether it changed.
+    pub fn set_multicast_subscriptions(
+        &mut self,
+        now: u64,
+        nwid: NetworkId,
+        groups: &[MulticastGroup],
+    ) -> bool {
+        let Some(membership) = self.networks.get_mut(&nwid.0) else {
+            return false;
+        };
+        let mut wanted: Vec<MulticastGroup> = Vec::new();
+        for group in groups {
+            if wanted.len() >= super::network::MAX_LOCAL_SUBSCRIPTIONS {
+                break;
+            }
+            if !wanted.contains(group) {
+                wanted.push(*group);
+            }
+        }
+        if membership.subscriptions == wanted {
+            return false;
+        }
+        membership.subscriptions = wanted;
+        self.announce_multicast(now, nwid);
+        true
     }
 
     /// An Ethernet frame (destination, source, ethertype, payload) the local side sends on

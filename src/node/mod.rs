@@ -52,7 +52,7 @@ mod transmit;
 mod verbs;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 pub use constants::*;
 pub use counters::Counters;
@@ -63,6 +63,7 @@ pub use frames::{
 pub use network::{
     JoinError, MAX_NETWORKS, NetworkCounters, NetworkInfo, NetworkStatus, ZT_NETWORK_AUTOCONF_DELAY,
 };
+pub use path::prefix_contains as path_prefix_contains;
 pub use roots::PeerRole;
 pub use transmit::Transmit;
 
@@ -169,6 +170,9 @@ pub struct NodeConfig {
     pub allow_loopback_paths: bool,
     /// Relay for others even if we are not a root (roots of our worlds relay anyway).
     pub relay: bool,
+    /// local.conf `physical` networks with `"blacklist": true`: never used as a path or
+    /// contacted, whatever a peer or a root says (canonical prefixes, IPv4 or IPv6).
+    pub path_blacklist: Vec<(IpAddr, u8)>,
     pub limits: NodeLimits,
     /// The driver's bound sockets: the source of first contacts, the families we can send
     /// on, and the local addresses announced in PUSH_DIRECT_PATHS. Empty = unknown (first
@@ -193,6 +197,7 @@ impl Clone for NodeConfig {
             static_paths: self.static_paths.clone(),
             allow_loopback_paths: self.allow_loopback_paths,
             relay: self.relay,
+            path_blacklist: self.path_blacklist.clone(),
             limits: self.limits,
             local_addresses: self.local_addresses.clone(),
             rng_seed: self.rng_seed,
@@ -212,6 +217,7 @@ impl NodeConfig {
             static_paths: Vec::new(),
             allow_loopback_paths: false,
             relay: false,
+            path_blacklist: Vec::new(),
             limits: NodeLimits::default(),
             local_addresses: Vec::new(),
             rng_seed: None,
@@ -333,6 +339,7 @@ pub struct Node {
     address: Address,
     allow_loopback: bool,
     relay: bool,
+    path_blacklist: Vec<(IpAddr, u8)>,
     limits: NodeLimits,
     static_hints: Vec<(Address, SocketAddr)>,
     local_addresses: Vec<SocketAddr>,
@@ -394,6 +401,7 @@ impl Node {
             address,
             allow_loopback: config.allow_loopback_paths,
             relay: config.relay,
+            path_blacklist: config.path_blacklist,
             limits,
             static_hints,
             local_addresses: config
@@ -672,6 +680,11 @@ impl Node {
         if online != self.online {
             self.online = online;
             self.push_event(Event::Online(online));
+            if online {
+                // Requests sent before any upstream answered may have gone nowhere; ask
+                // again now rather than at the next tick.
+                self.request_unconfigured(now);
+            }
         }
     }
 
@@ -711,6 +724,7 @@ impl Node {
 
     fn usable(&self, addr: &SocketAddr) -> bool {
         path::usable_address(addr, self.allow_loopback)
+            && !path::blacklisted(addr, &self.path_blacklist)
     }
 
     /// Whether we can send to `remote`'s family (unknown sockets: assume yes).

@@ -33,6 +33,9 @@ pub const ZT_NETWORK_AUTOCONF_DELAY: u64 = 60_000;
 /// Networks a node may join at once (H2.10; each holds a config and an assembler).
 pub const MAX_NETWORKS: usize = 256;
 
+/// Local multicast subscriptions kept per network (beyond it, the rest are ignored).
+pub const MAX_LOCAL_SUBSCRIPTIONS: usize = 256;
+
 /// Metadata values sent by the reference 1.14.1 (5.10).
 const METADATA_VENDOR_ZEROTIER: u64 = 1;
 const METADATA_MAX_RULES: u64 = 1024;
@@ -130,6 +133,10 @@ pub(crate) struct Membership {
     dictionary: Option<Vec<u8>>,
     assembler: ConfigAssembler,
     next_request: u64,
+    /// Groups the local side listens to beyond those the config implies (the kernel's
+    /// multicast memberships on the network's interface), at most
+    /// [`MAX_LOCAL_SUBSCRIPTIONS`].
+    pub(crate) subscriptions: Vec<crate::wire::mac::MulticastGroup>,
 }
 
 impl Membership {
@@ -145,6 +152,7 @@ impl Membership {
             dictionary: None,
             assembler: ConfigAssembler::new(nwid, AssemblerOptions::default()),
             next_request: now,
+            subscriptions: Vec::new(),
         }
     }
 }
@@ -296,6 +304,19 @@ impl Node {
             self.request_config(now, nwid);
         }
         self.frames_tick(now);
+    }
+
+    /// Requests the config of every joined network that has none yet (we just came online).
+    pub(crate) fn request_unconfigured(&mut self, now: u64) {
+        let waiting: Vec<NetworkId> = self
+            .networks
+            .iter()
+            .filter(|(_, m)| m.config.is_none())
+            .map(|(&id, _)| NetworkId(id))
+            .collect();
+        for nwid in waiting {
+            self.request_config(now, nwid);
+        }
     }
 
     /// Sends one NETWORK_CONFIG_REQUEST (or asks our own controller) and schedules the next:

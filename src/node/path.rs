@@ -125,6 +125,31 @@ fn usable_v6(ip: Ipv6Addr, allow_loopback: bool) -> bool {
     !(ip.is_unspecified() || ip.is_multicast() || link_local || he_tunnel)
 }
 
+/// Whether `addr` falls in one of the `(network, prefix)` entries (local.conf `physical`
+/// blacklist). Compared canonically, so an IPv4-mapped IPv6 matches an IPv4 entry (H5.2).
+pub(crate) fn blacklisted(addr: &SocketAddr, blacklist: &[(IpAddr, u8)]) -> bool {
+    let ip = canonical_socket_addr(*addr).ip();
+    blacklist
+        .iter()
+        .any(|(network, prefix)| prefix_contains(*network, *prefix, ip))
+}
+
+/// Whether `ip` is inside `network/prefix` (families must match; a prefix beyond the
+/// address length matches nothing).
+pub fn prefix_contains(network: IpAddr, prefix: u8, ip: IpAddr) -> bool {
+    match (network, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) if prefix <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) if prefix <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        _ => false,
+    }
+}
+
 /// The unspecified local address of `remote`'s family: "send from any socket of that family"
 /// (the reference's local socket -1). Drivers pick a socket of that family.
 pub(crate) fn any_local_for(remote: &SocketAddr) -> SocketAddr {
@@ -145,6 +170,29 @@ mod tests {
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn blacklist_matches_prefixes_canonically() {
+        let list = [
+            ("10.200.0.0".parse().unwrap(), 16),
+            ("fd00::".parse().unwrap(), 8),
+        ];
+        assert!(blacklisted(&sa("10.200.3.4:9993"), &list));
+        assert!(blacklisted(&sa("[::ffff:10.200.3.4]:9993"), &list));
+        assert!(blacklisted(&sa("[fd12::1]:9993"), &list));
+        assert!(!blacklisted(&sa("10.201.0.1:9993"), &list));
+        assert!(!blacklisted(&sa("[fe80::1]:9993"), &list));
+        assert!(prefix_contains(
+            "0.0.0.0".parse().unwrap(),
+            0,
+            "1.2.3.4".parse().unwrap()
+        ));
+        assert!(!prefix_contains(
+            "1.2.3.4".parse().unwrap(),
+            33,
+            "1.2.3.4".parse().unwrap()
+        ));
     }
 
     #[test]
