@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod controller;
 pub mod crypto;
+pub mod dataplane;
 pub mod hex;
 pub mod node;
 pub mod service;
