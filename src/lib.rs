@@ -10,6 +10,7 @@
 //!
 //! Protocol logic never touches a clock, socket or task; drivers above it do.
 
+pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod crypto;
@@ -18,4 +19,5 @@ pub mod hex;
 pub mod node;
 pub mod service;
 pub mod sim;
+pub mod store;
 pub mod wire;

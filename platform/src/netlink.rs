@@ -23,7 +23,7 @@ use rtnetlink::packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode, L
 
 pub use proc_files::{
     MAX_MULTICAST_ENTRIES, MAX_PROC_FILE_BYTES, disable_ipv6, multicast_memberships, parse_igmp,
-    parse_igmp6,
+    parse_igmp6, set_interface_flag,
 };
 pub use route::Route;
 

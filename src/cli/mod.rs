@@ -2,13 +2,15 @@
 //! hands each subcommand to its own module, which owns its arguments, output and exit codes.
 //!
 //! The binary also answers to the names of the reference tools: invoked through a file (or
-//! symlink) named `zerotier-idtool` it behaves as `ztrs idtool`.
+//! symlink) named `zerotier-idtool` it behaves as `ztrs idtool`, and named `zerotier-one` as
+//! `ztrs service`.
 
 mod demo;
 mod files;
 mod idtool;
 mod moon;
 mod root;
+mod service;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -32,6 +34,8 @@ enum Command {
     Root(root::RootArgs),
     /// Run a private underlay on 127.0.0.1 (root, alice, bob) and report relay vs direct.
     Demo(demo::DemoArgs),
+    /// Run the node daemon from a home directory (as `zerotier-one [-p<port>] [-U] [home]`).
+    Service(service::ServiceArgs),
 }
 
 /// Entry point of the `ztrs` binary.
@@ -40,11 +44,15 @@ pub fn main() -> ExitCode {
     if invoked_as(&argv, "zerotier-idtool") {
         return idtool::main_standalone(argv);
     }
+    if invoked_as(&argv, "zerotier-one") {
+        return service::main_standalone(argv);
+    }
     match Cli::try_parse_from(argv) {
         Ok(cli) => match cli.command {
             Command::Idtool(args) => idtool::run(args),
             Command::Root(args) => root::run(args),
             Command::Demo(args) => demo::run(args),
+            Command::Service(args) => service::run(args),
         },
         Err(err) => usage_error(err),
     }
@@ -59,7 +67,7 @@ fn invoked_as(argv: &[OsString], name: &str) -> bool {
 
 /// Reports a clap error: help and version go to stdout with status 0; real usage errors go to
 /// stderr with status 1 (the reference tools' convention, rather than clap's 2).
-fn usage_error(err: clap::Error) -> ExitCode {
+pub(crate) fn usage_error(err: clap::Error) -> ExitCode {
     // Nothing useful can be done if the terminal is gone.
     let _ = err.print();
     if err.use_stderr() {

@@ -52,7 +52,7 @@ pub(crate) fn run(args: RootArgs) -> ExitCode {
 }
 
 /// Logs to stderr, honouring `RUST_LOG`; a subscriber installed earlier is kept.
-fn init_logging() {
+pub(super) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -174,7 +174,7 @@ fn log_event(event: Event) {
 /// not lost to the default action. A handler that cannot be installed is logged and that
 /// signal is simply not awaited.
 #[cfg(unix)]
-fn stop_signal() -> impl std::future::Future<Output = &'static str> {
+pub(super) fn stop_signal() -> impl std::future::Future<Output = &'static str> {
     use tokio::signal::unix::{Signal, SignalKind, signal};
     let install = |kind: SignalKind, name: &str| -> Option<Signal> {
         signal(kind)
@@ -202,7 +202,7 @@ fn stop_signal() -> impl std::future::Future<Output = &'static str> {
 
 /// Resolves on Ctrl-C (other systems).
 #[cfg(not(unix))]
-fn stop_signal() -> impl std::future::Future<Output = &'static str> {
+pub(super) fn stop_signal() -> impl std::future::Future<Output = &'static str> {
     async {
         match tokio::signal::ctrl_c().await {
             Ok(()) => "Ctrl-C",

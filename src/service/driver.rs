@@ -32,8 +32,10 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{Instrument, debug, info, info_span, warn};
 use ztrs_platform::udp::{FamilyMode, MAX_BATCH, RecvMeta, UdpUnderlay};
 
+use super::attachment::Attachment;
 use super::clock::EpochClock;
 use super::handle::{Command, ServiceHandle, Shared};
+use super::impair::{Impairer, Impairment};
 use super::stats::StatsCells;
 use crate::node::{Event, Node, NodeConfig};
 
@@ -49,11 +51,14 @@ const BATCHES_PER_WAKE: usize = 8;
 const RECEIVE_ERROR_STREAK_LIMIT: u32 = 64;
 const RECEIVE_PAUSE: Duration = Duration::from_millis(50);
 
+/// Passes of draining the node per call (see [`Driver::drain_node`]).
+const DRAIN_ROUNDS: usize = 4;
+
 /// Sent buffers kept for reuse by the node's transmit path.
 const BUFFER_POOL_LEN: usize = 256;
 
 /// Tunables of a service; [`ServiceOptions::default`] suits a member or a root.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ServiceOptions {
     /// Capacity of the event channel; events beyond it are dropped and counted.
     pub event_capacity: usize,
@@ -63,6 +68,8 @@ pub struct ServiceOptions {
     pub transmit_queue: usize,
     /// How long [`ServiceHandle::shutdown`] waits for the driver before aborting it.
     pub shutdown_timeout: Duration,
+    /// Test-only fault injection on outbound datagrams (see [`super::impair`]).
+    pub impairment: Option<Impairment>,
 }
 
 impl Default for ServiceOptions {
@@ -72,6 +79,7 @@ impl Default for ServiceOptions {
             command_capacity: 64,
             transmit_queue: 4096,
             shutdown_timeout: Duration::from_secs(5),
+            impairment: None,
         }
     }
 }
@@ -83,6 +91,18 @@ pub fn spawn(
     config: NodeConfig,
     socket: UdpUnderlay,
     options: ServiceOptions,
+) -> io::Result<(ServiceHandle, mpsc::Receiver<Event>)> {
+    spawn_attached(config, socket, options, None)
+}
+
+/// [`spawn`] with a local side: the attachment gets the node's frames and network changes
+/// (which then do not appear on the event channel as `Event::Frame`), and feeds it local
+/// frames, all on the driver task.
+pub fn spawn_attached(
+    config: NodeConfig,
+    socket: UdpUnderlay,
+    options: ServiceOptions,
+    attachment: Option<Box<dyn Attachment>>,
 ) -> io::Result<(ServiceHandle, mpsc::Receiver<Event>)> {
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|_| io::Error::other("service::spawn needs a tokio runtime"))?;
@@ -126,6 +146,8 @@ pub fn spawn(
         receive_error_streak: 0,
         receive_paused_until: None,
         last_timeout_ms: 0,
+        attachment,
+        impairer: options.impairment.map(Impairer::new),
     };
     let span = info_span!("service", node = %address, local = %local_addr);
     let task = runtime.spawn(driver.run().instrument(span));
@@ -181,6 +203,10 @@ struct Driver {
     receive_paused_until: Option<Instant>,
     /// `now` of the last `handle_timeout`, so a deadline that is not moving cannot spin.
     last_timeout_ms: u64,
+    /// The local side (TUN interfaces ...), if any.
+    attachment: Option<Box<dyn Attachment>>,
+    /// Test-only fault injection in front of the socket.
+    impairer: Option<Impairer>,
 }
 
 /// What woke the loop.
@@ -191,6 +217,7 @@ enum Wake {
     Command(Option<Command>),
     Readable(io::Result<()>),
     ResumeReceive,
+    LocalInput,
 }
 
 impl Driver {
@@ -202,12 +229,26 @@ impl Driver {
                 break;
             }
             let now = Instant::now();
-            let deadline = self.node.poll_timeout().map(|deadline_ms| {
+            let node_deadline = [
+                self.node.poll_timeout(),
+                self.attachment.as_ref().and_then(|a| a.poll_timeout()),
+                self.impairer.as_ref().and_then(Impairer::poll_timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let deadline = node_deadline.map(|deadline_ms| {
                 let deadline_ms = deadline_ms.max(self.last_timeout_ms.saturating_add(1));
                 self.clock.instant_of(deadline_ms, now)
             });
             let paused_until = self.receive_paused_until;
             let blocked = !self.outbound.is_empty();
+            let attached = self.attachment.is_some();
+            let attachment = &mut self.attachment;
+            let local_input = std::future::poll_fn(move |cx| match attachment.as_mut() {
+                Some(attachment) => attachment.poll_input(cx),
+                None => std::task::Poll::Pending,
+            });
             let wake = tokio::select! {
                 biased;
                 changed = self.stop.changed() => match changed {
@@ -222,6 +263,7 @@ impl Driver {
                 () = sleep_until(paused_until.unwrap_or(now)), if paused_until.is_some() => {
                     Wake::ResumeReceive
                 }
+                () = local_input, if attached => Wake::LocalInput,
             };
             match wake {
                 Wake::Stop | Wake::Command(None) => break,
@@ -229,6 +271,17 @@ impl Driver {
                     let now_ms = self.clock.now_ms();
                     self.last_timeout_ms = now_ms;
                     self.node.handle_timeout(now_ms);
+                    if let Some(attachment) = self.attachment.as_mut() {
+                        attachment.handle_timeout(&mut self.node, now_ms);
+                    }
+                    if let Some(impairer) = self.impairer.as_mut() {
+                        impairer.release(now_ms, &mut self.outbound);
+                    }
+                }
+                Wake::LocalInput => {
+                    if let Some(attachment) = self.attachment.as_mut() {
+                        attachment.pump(&mut self.node, self.clock.now_ms());
+                    }
                 }
                 // The flush at the top of the loop uses the room.
                 Wake::Writable(Ok(())) => {}
@@ -245,6 +298,9 @@ impl Driver {
         // One last non-blocking attempt so replies already produced are not lost.
         self.drain_node();
         self.flush();
+        if let Some(attachment) = self.attachment.as_mut() {
+            attachment.close();
+        }
         let stats = self.stats.snapshot();
         info!(
             unsent = self.outbound.len(),
@@ -256,6 +312,18 @@ impl Driver {
 
     /// Moves everything the node has to say into the outbound queue and the event channel.
     fn drain_node(&mut self) {
+        // Delivering frames to the attachment can queue replies (ARP, neighbour answers) and
+        // a sync can queue requests: go round until a pass moved no frame and no change.
+        // Bounded, so a node that keeps producing cannot hold the loop.
+        for _ in 0..DRAIN_ROUNDS {
+            if !self.drain_once() {
+                break;
+            }
+        }
+    }
+
+    /// One pass of [`Driver::drain_node`]; true if the attachment was handed anything.
+    fn drain_once(&mut self) -> bool {
         loop {
             let mut buf = self.pool.pop().unwrap_or_default();
             let Some(transmit) = self.node.poll_transmit(&mut buf) else {
@@ -281,14 +349,42 @@ impl Driver {
                 self.recycle(buf);
                 continue;
             }
-            self.outbound.push_back((transmit.remote, buf));
+            match self.impairer.as_mut() {
+                Some(impairer) => impairer.process(
+                    self.clock.now_ms(),
+                    transmit.remote,
+                    buf,
+                    &mut self.outbound,
+                ),
+                None => self.outbound.push_back((transmit.remote, buf)),
+            }
             if self.outbound.len() >= MAX_BATCH {
                 self.flush();
             }
         }
+        let mut networks_changed = false;
+        let mut frames = 0usize;
+        let now_ms = self.clock.now_ms();
         while let Some(event) = self.node.poll_event() {
+            if let Some(attachment) = self.attachment.as_mut() {
+                match &event {
+                    Event::Frame { nwid, data } => {
+                        attachment.deliver(&mut self.node, now_ms, *nwid, data);
+                        frames += 1;
+                        continue;
+                    }
+                    Event::NetworkConfigured { .. } | Event::NetworkStatus { .. } => {
+                        networks_changed = true;
+                    }
+                    _ => {}
+                }
+            }
             self.deliver(event);
         }
+        if networks_changed && let Some(attachment) = self.attachment.as_mut() {
+            attachment.sync(&mut self.node, now_ms);
+        }
+        frames > 0 || networks_changed
     }
 
     /// Hands an event to the channel without waiting.
@@ -420,7 +516,14 @@ impl Driver {
             Command::Orbit { moon_id, seed } => self.node.orbit(now_ms, moon_id, seed),
             Command::Deorbit { moon_id } => self.node.deorbit(moon_id),
             Command::Inspect(job) => job(&self.node),
-            Command::InspectMut(job) => job(&mut self.node, now_ms),
+            Command::InspectMut(job) => {
+                job(&mut self.node, now_ms);
+                // The change may have joined or left a network.
+                if let Some(attachment) = self.attachment.as_mut() {
+                    attachment.sync(&mut self.node, now_ms);
+                }
+            }
+            Command::InspectAttached(job) => job(&self.node, self.attachment.as_deref()),
         }
     }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::attachment::Attachment;
 use super::stats::{ServiceStats, StatsCells};
 use crate::node::{Node, SendError};
 use crate::wire::Address;
@@ -43,7 +44,12 @@ pub(crate) enum Command {
     /// A change to the node (join, frames, controller administration) with the driver's
     /// time in ms; the closure catches its own panics.
     InspectMut(NodeChange),
+    /// A read-only look at the node and the attachment (if any); catches its own panics.
+    InspectAttached(AttachedLook),
 }
+
+/// A job run with the node and the driver's attachment ([`ServiceHandle::inspect_attached`]).
+pub(crate) type AttachedLook = Box<dyn FnOnce(&Node, Option<&dyn Attachment>) + Send>;
 
 /// A job run with the node and the driver's time in ms ([`ServiceHandle::with_node_mut`]).
 pub(crate) type NodeChange = Box<dyn FnOnce(&mut Node, u64) + Send>;
@@ -193,6 +199,30 @@ impl ServiceHandle {
             let _ = reply.send(outcome.map_err(|_| ()));
         };
         self.submit(Command::Inspect(Box::new(job))).await?;
+        match answer.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(())) => {
+                StatsCells::add(&self.shared.stats.callbacks_panicked, 1);
+                Err(ServiceError::CallbackPanicked)
+            }
+            Err(_) => Err(ServiceError::Stopped),
+        }
+    }
+
+    /// Like [`ServiceHandle::inspect`], with the driver's attachment too (interfaces, their
+    /// counters), for status reports.
+    pub async fn inspect_attached<R, F>(&self, look: F) -> Result<R, ServiceError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Node, Option<&dyn Attachment>) -> R + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = move |node: &Node, attachment: Option<&dyn Attachment>| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| look(node, attachment)));
+            // The requester may have given up waiting; nothing to do then.
+            let _ = reply.send(outcome.map_err(|_| ()));
+        };
+        self.submit(Command::InspectAttached(Box::new(job))).await?;
         match answer.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(())) => {

@@ -9,12 +9,21 @@
 //! which is orderly and bounded in time (H2.7, H6.9). Socket errors are per packet and never
 //! end the loop (H5.3).
 
+mod attachment;
 mod clock;
+pub mod daemon;
 mod driver;
 mod handle;
+pub mod impair;
+mod interfaces;
+pub mod local_conf;
 mod stats;
+mod tun_ports;
 
+pub use attachment::Attachment;
 pub use clock::EpochClock;
-pub use driver::{ServiceOptions, spawn};
+pub use driver::{ServiceOptions, spawn, spawn_attached};
 pub use handle::{ServiceError, ServiceHandle, ShutdownOutcome};
+pub use interfaces::{InterfaceState, ManagedRoute, desired_state, interface_name};
 pub use stats::ServiceStats;
+pub use tun_ports::{PortCounters, TunPorts};

@@ -26,9 +26,30 @@ const IGMP6_PATH: &str = "/proc/thread-self/net/igmp6";
 /// writing `/proc/sys/net/ipv6/conf/<name>/disable_ipv6`. With IPv6 off the interface has no
 /// IPv6 address (adding one fails) and emits no router solicitations or MLD reports.
 pub fn disable_ipv6(name: &str, disabled: bool) -> io::Result<()> {
+    set_interface_flag("ipv6", name, "disable_ipv6", disabled)
+}
+
+/// Sets the per-interface boolean sysctl `/proc/sys/net/<family>/conf/<name>/<key>`, where
+/// `family` is `ipv4` or `ipv6` and `key` is one of a fixed set of names (so no input can
+/// reach another path): `disable_ipv6`, `accept_ra`, `accept_redirects`, `send_redirects`,
+/// `rp_filter`.
+pub fn set_interface_flag(family: &str, name: &str, key: &str, value: bool) -> io::Result<()> {
     validate_interface_name(name)?;
-    let path = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
-    let value: &[u8] = if disabled { b"1\n" } else { b"0\n" };
+    const KEYS: [&str; 5] = [
+        "disable_ipv6",
+        "accept_ra",
+        "accept_redirects",
+        "send_redirects",
+        "rp_filter",
+    ];
+    if !matches!(family, "ipv4" | "ipv6") || !KEYS.contains(&key) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a supported interface setting: {family}/{key}"),
+        ));
+    }
+    let path = format!("/proc/sys/net/{family}/conf/{name}/{key}");
+    let value: &[u8] = if value { b"1\n" } else { b"0\n" };
     File::options()
         .write(true)
         .open(&path)
