@@ -213,6 +213,27 @@ fn config_change_reaches_members_by_push() {
     }
 }
 
+/// Leaving and joining again at once: the controller answers a member at most once a second
+/// and drops the rest, so the first request of the new join is lost; the member retries
+/// after ~1.1 s instead of waiting for the 5 s tick.
+#[test]
+fn quick_leave_and_rejoin_is_configured_within_seconds() {
+    let Rig {
+        mut sim, a, nwid, ..
+    } = rig(2, Box::new(MemoryStore::new()), true);
+    for round in 0..3 {
+        let now = sim.now();
+        assert!(sim.host_mut(a).leave(nwid));
+        sim.host_mut(a).join(now, nwid).expect("join");
+        let configured = sim.run_until_condition(10_000, |sim| {
+            status(sim, a, nwid) == Some(NetworkStatus::Ok)
+        });
+        assert!(configured, "round {round}: never configured again");
+        let took = sim.now() - now;
+        assert!(took < 2_500, "round {round}: configured after {took} ms");
+    }
+}
+
 fn ethernet(dst: Mac, src: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     EthernetHeader {

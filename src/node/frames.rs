@@ -151,7 +151,14 @@ pub(crate) struct FrameState {
     pub(super) pending: VecDeque<PendingMulticast>,
     pub(super) next_announce: u64,
     pub(super) counters: FrameCounters,
+    /// Buffers of delivered frames handed back by the driver ([`Node::recycle_frame`]).
+    pub(super) pool: Vec<Vec<u8>>,
+    /// The FRAME payload being built by [`Node::handle_frame`] (kept between calls).
+    pub(super) scratch: Vec<u8>,
 }
+
+/// Frame buffers kept for reuse (each up to one MTU plus the Ethernet header).
+pub const FRAME_POOL_LEN: usize = 256;
 
 /// What a frame needs of a network's config (copied out so the node can be borrowed).
 pub(super) struct NetView {
@@ -194,6 +201,14 @@ impl Node {
     /// Counts of the frame layer.
     pub fn frame_counters(&self) -> &FrameCounters {
         &self.frames.counters
+    }
+
+    /// Hands back the buffer of a delivered [`Event::Frame`] so the next frame reuses it
+    /// (at most [`FRAME_POOL_LEN`] are kept).
+    pub fn recycle_frame(&mut self, buf: Vec<u8>) {
+        if self.frames.pool.len() < FRAME_POOL_LEN && buf.capacity() > 0 {
+            self.frames.pool.push(buf);
+        }
     }
 
     /// The multicast groups we subscribe to on `nwid` (9.3): broadcast when enabled, the
@@ -301,7 +316,8 @@ impl Node {
         if view.private {
             self.push_credentials(now, nwid, to, false);
         }
-        let mut out = Vec::with_capacity(payload.len() + 16);
+        let mut out = std::mem::take(&mut self.frames.scratch);
+        out.clear();
         Frame {
             network_id: nwid,
             ethertype: header.ethertype,
@@ -314,6 +330,7 @@ impl Node {
         {
             self.frames.counters.unicast_sent += 1;
         }
+        self.frames.scratch = out;
     }
 
     pub(crate) fn network_config(&self, nwid: NetworkId) -> Option<&NetworkConfig> {
@@ -411,7 +428,9 @@ impl Node {
             self.frames.counters.dropped_by_rules_inbound += 1;
             return;
         }
-        let mut data = Vec::with_capacity(payload.len() + 14);
+        // A recycled buffer (see `Node::recycle_frame`): no allocation per frame once warm.
+        let mut data = self.frames.pool.pop().unwrap_or_default();
+        data.clear();
         EthernetHeader {
             dst: dest.1,
             src: source.1,

@@ -33,6 +33,10 @@ pub const ZT_NETWORK_AUTOCONF_DELAY: u64 = 60_000;
 /// Networks a node may join at once (H2.10; each holds a config and an assembler).
 pub const MAX_NETWORKS: usize = 256;
 
+/// First retry of a config request while a network is unconfigured; doubles up to the tick.
+/// Just above the controller's one-answer-per-second limit.
+pub const UNCONFIGURED_RETRY_MS: u64 = 1_100;
+
 /// Local multicast subscriptions kept per network (beyond it, the rest are ignored).
 pub const MAX_LOCAL_SUBSCRIPTIONS: usize = 256;
 
@@ -133,6 +137,8 @@ pub(crate) struct Membership {
     dictionary: Option<Vec<u8>>,
     assembler: ConfigAssembler,
     next_request: u64,
+    /// Requests sent since the last accepted config (paces the retries while unconfigured).
+    attempts: u32,
     /// Groups the local side listens to beyond those the config implies (the kernel's
     /// multicast memberships on the network's interface), at most
     /// [`MAX_LOCAL_SUBSCRIPTIONS`].
@@ -152,6 +158,7 @@ impl Membership {
             dictionary: None,
             assembler: ConfigAssembler::new(nwid, AssemblerOptions::default()),
             next_request: now,
+            attempts: 0,
             subscriptions: Vec::new(),
         }
     }
@@ -306,6 +313,28 @@ impl Node {
         self.frames_tick(now);
     }
 
+    /// When the next config request of an unconfigured network is due (for `poll_timeout`).
+    pub(crate) fn next_config_retry(&self) -> Option<u64> {
+        self.networks
+            .values()
+            .filter(|m| m.config.is_none())
+            .map(|m| m.next_request)
+            .min()
+    }
+
+    /// Sends the requests of unconfigured networks that are due (between ticks).
+    pub(crate) fn retry_unconfigured(&mut self, now: u64) {
+        let due: Vec<NetworkId> = self
+            .networks
+            .iter()
+            .filter(|(_, m)| m.config.is_none() && now >= m.next_request)
+            .map(|(&id, _)| NetworkId(id))
+            .collect();
+        for nwid in due {
+            self.request_config(now, nwid);
+        }
+    }
+
     /// Requests the config of every joined network that has none yet (we just came online).
     pub(crate) fn request_unconfigured(&mut self, now: u64) {
         let waiting: Vec<NetworkId> = self
@@ -336,11 +365,16 @@ impl Node {
             },
         );
         let configured = m.config.is_some();
+        // Unconfigured: retry soon (a controller answers a member at most once per
+        // MIN_REQUEST_PERIOD_MS and drops the rest silently, so a quick leave and join would
+        // otherwise wait a whole tick), then back off to the tick.
+        let retry = (UNCONFIGURED_RETRY_MS << m.attempts.min(3)).min(ZT_PING_CHECK_INTERVAL);
+        m.attempts = m.attempts.saturating_add(1);
         m.next_request = now
             + if configured {
                 ZT_NETWORK_AUTOCONF_DELAY
             } else {
-                ZT_PING_CHECK_INTERVAL
+                retry
             };
         let metadata = request_metadata();
         let controller = nwid.controller();
@@ -411,6 +445,7 @@ impl Node {
         m.dictionary = Some(dictionary);
         m.status = NetworkStatus::Ok;
         m.next_request = now + ZT_NETWORK_AUTOCONF_DELAY;
+        m.attempts = 0;
         self.network_counters.configs_accepted += 1;
         self.push_event(Event::NetworkConfigured { nwid, revision });
         self.announce_multicast(now, nwid);

@@ -170,14 +170,18 @@ impl Outbox {
             remote: route.remote,
             ttl: None,
         };
-        let mut pieces = Vec::new();
+        // At most MAX_FRAGMENTS - 1 pieces, on the stack (empty Vecs do not allocate; the
+        // filled ones come from the buffer pool).
+        let mut pieces: [Vec<u8>; fragment::MAX_FRAGMENTS as usize - 1] = Default::default();
+        let mut piece_count = 0;
         if count > 1
             && let Ok(split) = fragment::split(&buf, self.mtu)
         {
-            for piece in split.fragments {
+            for (slot, piece) in pieces.iter_mut().zip(split.fragments) {
                 let mut b = self.queue.buffer();
                 piece.emit(&mut b);
-                pieces.push(b);
+                *slot = b;
+                piece_count += 1;
             }
         }
         buf.truncate(self.mtu);
@@ -185,7 +189,7 @@ impl Outbox {
         if self.queue.push(transmit, buf, class).is_ok() {
             queued += 1;
         }
-        for b in pieces {
+        for b in pieces.into_iter().take(piece_count) {
             if self.queue.push(transmit, b, class).is_ok() {
                 queued += 1;
             }

@@ -26,6 +26,9 @@ impl Node {
         if !self.rx_queue.is_empty() || !self.tx_queue.is_empty() {
             t = t.min(self.next_queue_check);
         }
+        if let Some(retry) = self.next_config_retry() {
+            t = t.min(retry);
+        }
         if !self.contacts.is_empty() {
             let drain = self
                 .last_contact_drain
@@ -67,6 +70,8 @@ impl Node {
             self.next_ping = now + ZT_PING_CHECK_INTERVAL;
             self.ping_check(now);
             self.network_tick(now);
+        } else {
+            self.retry_unconfigured(now);
         }
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + ZT_HOUSEKEEPING_PERIOD;

@@ -371,6 +371,9 @@ impl Driver {
                     Event::Frame { nwid, data } => {
                         attachment.deliver(&mut self.node, now_ms, *nwid, data);
                         frames += 1;
+                        if let Event::Frame { data, .. } = event {
+                            self.node.recycle_frame(data);
+                        }
                         continue;
                     }
                     Event::NetworkConfigured { .. } | Event::NetworkStatus { .. } => {
