@@ -174,9 +174,11 @@ impl Outbox {
         // filled ones come from the buffer pool).
         let mut pieces: [Vec<u8>; fragment::MAX_FRAGMENTS as usize - 1] = Default::default();
         let mut piece_count = 0;
+        let mut head_len = self.mtu;
         if count > 1
-            && let Ok(split) = fragment::split(&buf, self.mtu)
+            && let Ok(split) = fragment::split_even(&buf, self.mtu)
         {
+            head_len = split.head.len();
             for (slot, piece) in pieces.iter_mut().zip(split.fragments) {
                 let mut b = self.queue.buffer();
                 piece.emit(&mut b);
@@ -184,7 +186,7 @@ impl Outbox {
                 piece_count += 1;
             }
         }
-        buf.truncate(self.mtu);
+        buf.truncate(head_len);
         let mut queued = 0u64;
         if self.queue.push(transmit, buf, class).is_ok() {
             queued += 1;

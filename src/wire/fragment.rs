@@ -203,13 +203,36 @@ pub struct Split<'a> {
 /// The packet must already carry the fragmented flag if it is larger than `mtu`: the flag is
 /// covered by the MAC, so it cannot be added after armor.
 pub fn split(packet: &[u8], mtu: usize) -> Result<Split<'_>> {
+    let total = fragment_count(packet.len(), mtu)?;
+    split_with(packet, total, mtu)
+}
+
+/// Like [`split`], with the same number of pieces but balanced: every datagram but the last
+/// has the same size and the last is at most `pieces - 1` bytes shorter, instead of full
+/// datagrams and a short tail. That shape (equal segments, a shorter last one) is what UDP
+/// segmentation offload sends as one buffer; any split is valid on the wire (receivers
+/// reassemble by fragment number).
+pub fn split_even(packet: &[u8], mtu: usize) -> Result<Split<'_>> {
+    let total = fragment_count(packet.len(), mtu)?;
+    if total == 1 {
+        return split_with(packet, 1, mtu);
+    }
+    // n datagrams carry len + 16(n-1) bytes; the smallest count makes this fit in n * mtu,
+    // and each piece still carries at least one byte (see the tests).
+    let datagram = (packet.len() + FRAGMENT_HEADER_LEN * (total - 1)).div_ceil(total);
+    split_with(packet, total, datagram.min(mtu))
+}
+
+/// The split with `total` pieces: a head of `datagram` bytes and fragments of
+/// `datagram - 16` payload bytes.
+fn split_with(packet: &[u8], total: usize, datagram: usize) -> Result<Split<'_>> {
+    let mtu = datagram;
     if packet.len() < HEADER_LEN {
         return Err(Error::Truncated("packet header"));
     }
     if packet.len() > MAX_PACKET_LEN {
         return Err(Error::TooLarge("packet"));
     }
-    let total = fragment_count(packet.len(), mtu)?;
     let mut r = Reader::new(packet);
     let packet_id = r.array("packet id")?;
     let destination = Address::from_bytes(&r.array("packet destination")?);
@@ -348,6 +371,32 @@ mod tests {
         assert_eq!(fragment_count(mtu + 6 * 1416, mtu), Ok(7));
         assert!(fragment_count(mtu + 6 * 1416 + 1, mtu).is_err());
         assert!(fragment_count(100, 27).is_err());
+    }
+
+    proptest! {
+        /// An even split has the same piece count as the plain one, equal datagrams but a
+        /// last one shorter by less than the piece count, none above the mtu, and
+        /// reassembles to the packet.
+        #[test]
+        fn even_split_is_balanced_and_complete(len in 1433usize..=9_000, mtu in 600usize..=1432) {
+            let p = packet(len, true);
+            let Ok(total) = fragment_count(len, mtu) else { return Ok(()) };
+            let split = split_even(&p, mtu).unwrap();
+            prop_assert_eq!(usize::from(split.fragments.total()), total);
+            let mut sizes = vec![split.head.len()];
+            let mut rebuilt = split.head.to_vec();
+            for piece in split.fragments.clone() {
+                sizes.push(FRAGMENT_HEADER_LEN + piece.body.len());
+                rebuilt.extend_from_slice(piece.body);
+            }
+            prop_assert_eq!(sizes.len(), total);
+            let first = sizes[0];
+            let last = *sizes.last().unwrap();
+            prop_assert!(first <= mtu, "{:?}", sizes);
+            prop_assert!(sizes[..total - 1].iter().all(|s| *s == first), "{:?}", sizes);
+            prop_assert!(last <= first && first - last < total, "{:?}", sizes);
+            prop_assert_eq!(rebuilt, p);
+        }
     }
 
     #[test]
