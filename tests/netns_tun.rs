@@ -204,8 +204,32 @@ fn leave_removes_the_interface_and_a_restart_restores_it() {
     });
     rig.reload_env();
 
-    // Leave: the interface and its routes go; the network is forgotten on disk.
+    // Local settings apply at once: without allowManaged the address goes, with it back.
     let nwid = rig.nwid();
+    let has_ip2 = |rig: &Rig| {
+        String::from_utf8_lossy(&rig.sh(2, &format!("ip -4 addr show dev {iface2}")).stdout)
+            .contains(&ip2)
+    };
+    rig.api_with_body(
+        2,
+        "POST",
+        &format!("/network/{nwid}"),
+        r#"{"allowManaged": false}"#,
+    );
+    wait_until(Duration::from_secs(10), "managed address removed", || {
+        !has_ip2(&rig)
+    });
+    rig.api_with_body(
+        2,
+        "POST",
+        &format!("/network/{nwid}"),
+        r#"{"allowManaged": true}"#,
+    );
+    wait_until(Duration::from_secs(10), "managed address restored", || {
+        has_ip2(&rig)
+    });
+
+    // Leave: the interface and its routes go; the network is forgotten on disk.
     let left = rig.api(2, "DELETE", &format!("/network/{nwid}"));
     assert_eq!(left["result"], true, "{left}");
     wait_until(Duration::from_secs(10), "interface removed", || {

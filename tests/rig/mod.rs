@@ -131,10 +131,26 @@ impl Rig {
 
     /// A control API request from inside node `n`'s namespace; returns the body as JSON.
     pub fn api(&self, n: usize, method: &str, path: &str) -> serde_json::Value {
+        self.api_with_body(n, method, path, "")
+    }
+
+    /// Like [`Rig::api`] with a JSON request body (none when empty).
+    pub fn api_with_body(
+        &self,
+        n: usize,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> serde_json::Value {
         let home = self.home(n);
         let port = self.var("PORT");
+        let data = if body.is_empty() {
+            String::new()
+        } else {
+            format!("-d '{body}'")
+        };
         let script = format!(
-            "curl -sS --max-time 10 -X {method} -H \"X-ZT1-Auth: $(cat {home}/authtoken.secret)\" \
+            "curl -sS --max-time 10 -X {method} {data} -H \"X-ZT1-Auth: $(cat {home}/authtoken.secret)\" \
              http://127.0.0.1:{port}{path}"
         );
         let body = self.ok(n, &script);
