@@ -1,15 +1,19 @@
 //! The UDP underlay of `ztrs-platform` on loopback: batches of 64 datagrams in and out with
 //! correct, canonical source addresses through both the `recvmmsg`/`sendmmsg` path and the
 //! one-at-a-time fallback, IPv4-mapped endpoints canonicalized, unspecified destinations
-//! refused, and the real local endpoint of a wildcard socket.
+//! refused, and the real local endpoint of a wildcard socket. UDP GSO/GRO: coalesced sends
+//! arrive intact and in order at plain and GRO receivers, runs break at destination and size
+//! changes and at the size limits, and the offloads switch turns both off.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ztrs_platform::udp::{
-    BatchMode, FamilyMode, MAX_BATCH, RecvMeta, UdpConfig, UdpUnderlay, recv_batch,
+    BatchMode, FamilyMode, MAX_BATCH, Offloads, RecvMeta, UdpConfig, UdpUnderlay, recv_batch,
 };
 
 /// Upper bound on waiting for loopback datagrams that were already handed to the kernel.
@@ -38,9 +42,14 @@ async fn send_all(socket: &UdpUnderlay, datagrams: &[(SocketAddr, &[u8])]) {
     }
 }
 
-/// Receives until `count` datagrams arrived (bounded by [`DEADLINE`]): (payload, meta) pairs.
+/// Receive buffer size: one GRO message may hold up to 64 KiB of datagrams.
+const GRO_BUFFER: usize = 64 << 10;
+
+/// Receives until `count` datagrams arrived (bounded by [`DEADLINE`]): (payload, meta) pairs,
+/// one per datagram (GRO messages split, each meta's `len` set to its datagram's length and
+/// `segment_size` kept to show the message was coalesced).
 async fn receive(socket: &UdpUnderlay, count: usize) -> Vec<(Vec<u8>, RecvMeta)> {
-    let mut bufs = vec![vec![0u8; 2048]; MAX_BATCH];
+    let mut bufs = vec![vec![0u8; GRO_BUFFER]; MAX_BATCH];
     let mut meta = [RecvMeta::default(); MAX_BATCH];
     let mut received = Vec::new();
     let collect = async {
@@ -50,7 +59,14 @@ async fn receive(socket: &UdpUnderlay, count: usize) -> Vec<(Vec<u8>, RecvMeta)>
                 .await
                 .expect("loopback receive");
             for (buf, meta) in bufs.iter().zip(&meta).take(n) {
-                received.push((buf[..meta.len].to_vec(), *meta));
+                assert!(!meta.truncated, "64 KiB holds any message");
+                for datagram in meta.segments(buf) {
+                    let one = RecvMeta {
+                        len: datagram.len(),
+                        ..*meta
+                    };
+                    received.push((datagram.to_vec(), one));
+                }
             }
         }
     };
@@ -283,4 +299,268 @@ async fn wildcard_socket_reports_port_and_buffers() {
     // Two sockets on one port are refused (no address reuse).
     let port = local.port();
     assert!(UdpUnderlay::open(UdpConfig::wildcard(port)).is_err());
+}
+
+// ---- UDP GSO / GRO ----
+
+/// A datagram of `len` bytes (at least 2) numbered `index`: the index, then a pattern that
+/// differs per index so a misplaced or mangled byte shows.
+fn numbered(index: u16, len: usize) -> Vec<u8> {
+    let mut data: Vec<u8> = (0..len)
+        .map(|k| (k as u8).wrapping_mul(7).wrapping_add(index as u8))
+        .collect();
+    data[..2].copy_from_slice(&index.to_be_bytes());
+    data
+}
+
+/// 40 datagrams of 1200 bytes and a 500-byte last one: one GSO run.
+fn gso_run() -> Vec<Vec<u8>> {
+    (0..41u16)
+        .map(|i| numbered(i, if i == 40 { 500 } else { 1200 }))
+        .collect()
+}
+
+fn to(target: SocketAddr, payloads: &[Vec<u8>]) -> Vec<(SocketAddr, &[u8])> {
+    payloads.iter().map(|p| (target, p.as_slice())).collect()
+}
+
+/// A sender with offloads on; on Linux GSO must be available (kernel >= 4.18).
+fn gso_sender() -> UdpUnderlay {
+    let sender = open(UdpConfig::ip(LOCALHOST_V4, 0), BatchMode::Mmsg);
+    if cfg!(target_os = "linux") {
+        assert!(
+            sender.offloads().gso,
+            "UDP_SEGMENT unavailable on this kernel"
+        );
+    }
+    sender
+}
+
+/// Receives `count` datagrams from a plain socket in arrival order.
+fn receive_plain(socket: &std::net::UdpSocket, count: usize) -> Vec<Vec<u8>> {
+    socket.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = vec![0u8; GRO_BUFFER];
+    (0..count)
+        .map(|_| {
+            let (len, _) = socket.recv_from(&mut buf).expect("datagram in time");
+            buf[..len].to_vec()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn gso_batch_reaches_a_plain_socket_intact_and_in_order() {
+    let sender = gso_sender();
+    let receiver = std::net::UdpSocket::bind((LOCALHOST_V4, 0)).unwrap();
+    let payloads = gso_run();
+    let batch = to(receiver.local_addr().unwrap(), &payloads);
+    let sent = sender.send_batch(&batch).await.unwrap();
+    assert_eq!(sent, payloads.len(), "counted in datagrams, not messages");
+    // No GRO on a std socket: the kernel segments, so every datagram arrives on its own.
+    assert_eq!(receive_plain(&receiver, payloads.len()), payloads);
+    assert_eq!(sender.offloads().gso_fallbacks, 0);
+}
+
+#[tokio::test]
+async fn gso_batch_into_gro_receiver_splits_back_into_datagrams() {
+    let sender = gso_sender();
+    let receiver = open(UdpConfig::wildcard(0), BatchMode::Mmsg);
+    if cfg!(target_os = "linux") {
+        assert!(
+            receiver.offloads().gro,
+            "UDP_GRO unavailable on this kernel (needs >= 5.0): GRO path untested"
+        );
+    }
+    let payloads = gso_run();
+    let target = loopback_of(&receiver, LOCALHOST_V4);
+    send_all(&sender, &to(target, &payloads)).await;
+    let got = receive(&receiver, payloads.len()).await;
+    let data: Vec<Vec<u8>> = got.iter().map(|(data, _)| data.clone()).collect();
+    assert_eq!(data, payloads, "byte-identical and in order");
+    for (_, meta) in &got {
+        assert_eq!(meta.remote, sender.local_addr());
+        assert_eq!(meta.local, target);
+    }
+    if cfg!(target_os = "linux") {
+        assert!(
+            got.iter().any(|(_, meta)| meta.segment_size == 1200),
+            "the run came through as one coalesced message"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mixed_destinations_and_sizes_break_runs_correctly() {
+    let sender = gso_sender();
+    let gro = open(UdpConfig::ip(LOCALHOST_V4, 0), BatchMode::Mmsg);
+    let plain = std::net::UdpSocket::bind((LOCALHOST_V4, 0)).unwrap();
+    let (a, b) = (gro.local_addr(), plain.local_addr().unwrap());
+    // Batch 1: destinations alternate every 5 datagrams, sizes follow a pattern with short
+    // tails, longer-after-shorter and repeats. Batch 2: 50 * 1400 bytes to `a` (over the
+    // 65000-byte limit of one run) then 14 to `b`.
+    let sizes = [1200, 1200, 1200, 800, 300, 1200, 1200, 1400, 1400, 2];
+    let batch1: Vec<(SocketAddr, Vec<u8>)> = (0..64u16)
+        .map(|i| {
+            let target = if (i / 5) % 2 == 0 { a } else { b };
+            (target, numbered(i, sizes[usize::from(i) % sizes.len()]))
+        })
+        .collect();
+    let batch2: Vec<(SocketAddr, Vec<u8>)> = (64..128u16)
+        .map(|i| (if i < 114 { a } else { b }, numbered(i, 1400)))
+        .collect();
+    for batch in [&batch1, &batch2] {
+        let refs: Vec<(SocketAddr, &[u8])> = batch.iter().map(|(t, p)| (*t, &p[..])).collect();
+        assert_eq!(sender.send_batch(&refs).await.unwrap(), MAX_BATCH);
+    }
+    let expect_for = |target: SocketAddr| -> Vec<Vec<u8>> {
+        batch1
+            .iter()
+            .chain(&batch2)
+            .filter(|(t, _)| *t == target)
+            .map(|(_, p)| p.clone())
+            .collect()
+    };
+    let (want_a, want_b) = (expect_for(a), expect_for(b));
+    let got_a: Vec<Vec<u8>> = receive(&gro, want_a.len())
+        .await
+        .into_iter()
+        .map(|(data, _)| data)
+        .collect();
+    assert_eq!(got_a, want_a);
+    assert_eq!(receive_plain(&plain, want_b.len()), want_b);
+
+    // Empty datagrams are never coalesced and arrive as themselves.
+    send_all(&sender, &[(a, b""), (a, b""), (a, b"x")]).await;
+    let lens: Vec<usize> = receive(&gro, 3)
+        .await
+        .iter()
+        .map(|(d, _)| d.len())
+        .collect();
+    assert_eq!(lens, [0, 0, 1]);
+}
+
+#[tokio::test]
+async fn offloads_off_sends_and_receives_without_gso() {
+    let config = UdpConfig {
+        offloads: false,
+        ..UdpConfig::ip(LOCALHOST_V4, 0)
+    };
+    let sender = open(config, BatchMode::Mmsg);
+    let off = Offloads {
+        gso: false,
+        gro: false,
+        gso_fallbacks: 0,
+    };
+    assert_eq!(sender.offloads(), off);
+    let gro_receiver = open(UdpConfig::ip(LOCALHOST_V4, 0), BatchMode::Mmsg);
+    let payloads = gso_run();
+    send_all(&sender, &to(gro_receiver.local_addr(), &payloads)).await;
+    let got = receive(&gro_receiver, payloads.len()).await;
+    assert!(
+        got.iter().all(|(_, meta)| meta.segment_size == 0),
+        "without GSO nothing is coalesced even for a GRO receiver"
+    );
+    let data: Vec<Vec<u8>> = got.into_iter().map(|(data, _)| data).collect();
+    assert_eq!(data, payloads);
+
+    // A receiver without offloads gets a GSO sender's run as separate datagrams.
+    let plain_receiver = open(config, BatchMode::Mmsg);
+    assert_eq!(plain_receiver.offloads(), off);
+    let gso = gso_sender();
+    send_all(&gso, &to(plain_receiver.local_addr(), &payloads)).await;
+    let got = receive(&plain_receiver, payloads.len()).await;
+    assert!(got.iter().all(|(_, meta)| meta.segment_size == 0));
+    let data: Vec<Vec<u8>> = got.into_iter().map(|(data, _)| data).collect();
+    assert_eq!(data, payloads);
+
+    // The portable path cannot split GRO messages, so switching to it turns GRO off.
+    let mut switching = open(UdpConfig::ip(LOCALHOST_V4, 0), BatchMode::Mmsg);
+    let on_linux = cfg!(target_os = "linux");
+    assert_eq!(switching.offloads().gro, on_linux);
+    switching.set_batch_mode(BatchMode::OneAtATime);
+    assert_eq!(switching.offloads(), off);
+    switching.set_batch_mode(BatchMode::Mmsg);
+    assert_eq!(switching.offloads().gro, on_linux);
+}
+
+/// A network namespace that exists for the guard's lifetime (removed on drop, also when the
+/// test fails).
+struct Namespace {
+    name: String,
+}
+
+impl Namespace {
+    fn create() -> Namespace {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let serial = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("ztrs-udp-{}-{serial}", std::process::id());
+        let status = Command::new("ip").args(["netns", "add", &name]).status();
+        assert!(
+            status.is_ok_and(|status| status.success()),
+            "`ip netns add {name}` failed: this test needs root and iproute2"
+        );
+        Namespace { name }
+    }
+
+    /// Runs `ip -n <namespace> <args>`, which must succeed.
+    fn ip(&self, args: &[&str]) {
+        let status = Command::new("ip")
+            .args(["-n", &self.name])
+            .args(args)
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "ip {args:?} failed");
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A GSO segment above the path MTU makes the kernel refuse the send (`EINVAL`): GSO turns
+/// off for the socket (GRO stays on), the refusal is counted, and the batch still arrives
+/// (fragmented).
+#[cfg(target_os = "linux")]
+#[test]
+fn refused_gso_falls_back_without_loss() {
+    let namespace = Namespace::create();
+    namespace.ip(&["link", "set", "lo", "mtu", "1280", "up"]);
+    let name = namespace.name.clone();
+    let thread = std::thread::spawn(move || {
+        ztrs_platform::netns::enter(&name).expect("enter namespace");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let sender = gso_sender();
+            let receiver = open(UdpConfig::ip(LOCALHOST_V4, 0), BatchMode::Mmsg);
+            let payloads: Vec<Vec<u8>> = (0..5u16).map(|i| numbered(i, 1400)).collect();
+            let sent = sender
+                .send_batch(&to(receiver.local_addr(), &payloads))
+                .await
+                .expect("the batch goes out without GSO");
+            assert_eq!(sent, payloads.len());
+            assert_eq!(
+                sender.offloads(),
+                Offloads {
+                    gso: false,
+                    gro: true,
+                    gso_fallbacks: 1
+                }
+            );
+            let got: Vec<Vec<u8>> = receive(&receiver, payloads.len())
+                .await
+                .into_iter()
+                .map(|(data, _)| data)
+                .collect();
+            assert_eq!(got, payloads);
+        });
+    });
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
 }

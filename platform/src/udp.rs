@@ -34,10 +34,33 @@
 //! [`UdpUnderlay::try_send_batch`] never wait: they return [`io::ErrorKind::WouldBlock`] when
 //! the kernel has nothing to give or no room, and clear tokio's readiness so that
 //! [`UdpUnderlay::readable`] / [`UdpUnderlay::writable`] wait for the next edge.
+//!
+//! # Segmentation offloads (Linux batch path)
+//!
+//! Each datagram sent alone walks the whole stack (and, in a veth/bridge rig, every hop) as
+//! its own buffer. With UDP GSO a run of equal-size datagrams to one destination goes to the
+//! kernel as ONE message carrying a `UDP_SEGMENT` control message with the segment size; the
+//! kernel (or the NIC) cuts it into datagrams as late as possible. With UDP GRO (`UDP_GRO` on
+//! the receiving socket) the kernel may hand over such a run without cutting it: one receive
+//! slot then holds several datagrams and [`RecvMeta::segment_size`] says where they split
+//! ([`RecvMeta::segments`] yields them). Receivers must therefore pass buffers of 64 KiB.
+//!
+//! [`UdpUnderlay::open`] turns GRO on and probes GSO (`getsockopt(UDP_SEGMENT)`) when the batch
+//! mode is [`BatchMode::Mmsg`] and [`UdpConfig::offloads`] is set (the default unless
+//! `ZTRS_NO_GSO=1`). If a GSO send is refused anyway (`EIO`, `EINVAL`, `EMSGSIZE`,
+//! `EOPNOTSUPP`: devices without checksum offload, a segment above the path MTU of some
+//! destination), GSO is turned off for the whole socket (simple and safe, if pessimistic),
+//! the refusal counted in [`Offloads::gso_fallbacks`], and the batch sent again without it.
+//! The portable path uses neither: switching a socket to [`BatchMode::OneAtATime`] turns GRO
+//! off, since that path cannot learn segment sizes. [`UdpUnderlay::offloads`] reports the state.
 
 #[cfg(target_os = "linux")]
 mod linux;
+mod offload;
 mod portable;
+
+use offload::{GsoSwitch, probe_gso, set_gro};
+pub use offload::{MAX_GSO_BYTES, MAX_GSO_SEGMENTS, NO_GSO_ENV, Offloads};
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -115,6 +138,9 @@ pub struct UdpConfig {
     pub buffer_bytes: usize,
     /// How to move batches; [`BatchMode::from_env`] by default.
     pub batch_mode: BatchMode,
+    /// Use UDP GSO/GRO where the batch path and the kernel allow (see the module doc); true
+    /// by default unless the kill switch `ZTRS_NO_GSO=1` is set.
+    pub offloads: bool,
 }
 
 impl UdpConfig {
@@ -125,6 +151,7 @@ impl UdpConfig {
             port,
             buffer_bytes: DEFAULT_BUFFER_BYTES,
             batch_mode: BatchMode::from_env(),
+            offloads: offload::offloads_wanted(std::env::var_os(NO_GSO_ENV).as_deref()),
         }
     }
 
@@ -152,8 +179,11 @@ pub struct BufferSizes {
 /// Metadata of one received datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecvMeta {
-    /// Bytes written to the matching buffer.
+    /// Bytes written to the matching buffer (all datagrams of the message).
     pub len: usize,
+    /// With GRO: the message holds several datagrams of this size (the last may be shorter);
+    /// 0 means one datagram. Split with [`RecvMeta::segments`].
+    pub segment_size: usize,
     /// Canonical sender (IPv4-mapped IPv6 turned into IPv4).
     pub remote: SocketAddr,
     /// Canonical local endpoint the datagram was addressed to: the packet's destination IP
@@ -169,6 +199,7 @@ impl Default for RecvMeta {
         let nowhere = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
         RecvMeta {
             len: 0,
+            segment_size: 0,
             remote: nowhere,
             local: nowhere,
             truncated: false,
@@ -189,6 +220,13 @@ pub struct UdpUnderlay {
     buffers: BufferSizes,
     /// Per-packet destination addresses are enabled (Linux batch path).
     pktinfo: bool,
+    /// The caller wants offloads ([`UdpConfig::offloads`]); kept to turn GRO back on when the
+    /// batch mode returns to `Mmsg`.
+    offloads_wanted: bool,
+    /// `UDP_GRO` is on for the socket.
+    gro: bool,
+    /// GSO sends allowed (probed at open, turned off after a refusal).
+    gso: GsoSwitch,
 }
 
 impl UdpUnderlay {
@@ -207,19 +245,33 @@ impl UdpUnderlay {
         let plain: std::net::UdpSocket = socket.into();
         let local = plain.local_addr()?;
         let io = tokio::net::UdpSocket::from_std(plain.try_clone()?)?;
+        let batch_mode = if cfg!(target_os = "linux") {
+            config.batch_mode
+        } else {
+            BatchMode::OneAtATime
+        };
+        let use_offloads = config.offloads && batch_mode == BatchMode::Mmsg;
         Ok(UdpUnderlay {
+            gro: use_offloads && set_gro(&plain, true),
+            gso: GsoSwitch::new(use_offloads && probe_gso(&plain)),
             io,
             plain,
             mode,
-            batch_mode: if cfg!(target_os = "linux") {
-                config.batch_mode
-            } else {
-                BatchMode::OneAtATime
-            },
+            batch_mode,
             local,
             buffers,
             pktinfo,
+            offloads_wanted: config.offloads,
         })
+    }
+
+    /// The segmentation offloads in force (see the module doc); GSO may turn off after open.
+    pub fn offloads(&self) -> Offloads {
+        Offloads {
+            gso: self.gso.is_on() && self.batch_mode == BatchMode::Mmsg,
+            gro: self.gro,
+            gso_fallbacks: self.gso.fallbacks(),
+        }
     }
 
     /// The family arrangement in force.
@@ -233,9 +285,18 @@ impl UdpUnderlay {
     }
 
     /// Switches the batch mode (tests compare both paths; `Mmsg` is ignored off Linux).
+    /// GRO follows: off for the portable path (it cannot split coalesced datagrams), back on
+    /// for `Mmsg` when offloads were asked for.
     pub fn set_batch_mode(&mut self, mode: BatchMode) {
         if cfg!(target_os = "linux") {
             self.batch_mode = mode;
+            let want_gro = self.offloads_wanted && mode == BatchMode::Mmsg;
+            if want_gro != self.gro {
+                // Reports the truth: a refused change leaves GRO as it was.
+                if set_gro(&self.plain, want_gro) {
+                    self.gro = want_gro;
+                }
+            }
         }
     }
 
@@ -265,11 +326,12 @@ impl UdpUnderlay {
         self.io.writable().await
     }
 
-    /// Receives up to `min(bufs.len(), meta.len(), MAX_BATCH)` datagrams without waiting:
-    /// datagram `i` goes to `bufs[i]` (each buffer should hold the largest datagram expected;
-    /// a `Vec` is used at its current length) and its metadata to `meta[i]`. Returns how many
-    /// arrived, or `WouldBlock` when none is waiting. 0 is possible (a datagram with a
-    /// non-IP sender, never seen on UDP, is skipped): call again.
+    /// Receives up to `min(bufs.len(), meta.len(), MAX_BATCH)` messages without waiting:
+    /// message `i` goes to `bufs[i]` (each buffer should hold the largest message expected,
+    /// 64 KiB with GRO; a `Vec` is used at its current length) and its metadata to `meta[i]`.
+    /// A message is one datagram, or with GRO several ([`RecvMeta::segments`]). Returns how
+    /// many messages arrived, or `WouldBlock` when none is waiting. 0 is possible (a datagram
+    /// with a non-IP sender, never seen on UDP, is skipped): call again.
     pub fn try_recv_batch<B: AsMut<[u8]>>(
         &self,
         bufs: &mut [B],
@@ -308,6 +370,8 @@ impl UdpUnderlay {
     /// 0 the error of the first datagram is returned instead (`WouldBlock` when the send buffer
     /// is full, `InvalidInput` for an unspecified or unreachable-by-family destination). A
     /// caller isolating destinations skips the failing datagram and calls again with the rest.
+    /// With GSO, runs of equal-size datagrams to one destination travel as one message; the
+    /// count is still in datagrams.
     pub fn try_send_batch(&self, datagrams: &[(SocketAddr, &[u8])]) -> io::Result<usize> {
         let datagrams = &datagrams[..datagrams.len().min(MAX_BATCH)];
         if datagrams.is_empty() {
@@ -316,7 +380,7 @@ impl UdpUnderlay {
         self.io
             .try_io(Interest::WRITABLE, || match self.batch_mode {
                 #[cfg(target_os = "linux")]
-                BatchMode::Mmsg => linux::send_batch(&self.plain, self.mode, datagrams),
+                BatchMode::Mmsg => linux::send_batch(&self.plain, self.mode, datagrams, &self.gso),
                 _ => portable::send_batch(&self.plain, self.mode, datagrams),
             })
     }

@@ -39,9 +39,10 @@ use super::impair::{Impairer, Impairment};
 use super::stats::StatsCells;
 use crate::node::{Event, Node, NodeConfig};
 
-/// Receive buffer size: comfortably above the largest ZeroTier packet
-/// ([`crate::wire::packet::MAX_PACKET_LEN`]); bigger datagrams are flagged and dropped.
-const RECEIVE_BUFFER_LEN: usize = 16 * 1024;
+/// Receive buffer size: a whole UDP GRO message (up to 64 KiB of coalesced datagrams, see
+/// `ztrs_platform::udp`); a single datagram above it is flagged and dropped. The pages are
+/// only touched as far as the kernel writes, so idle memory stays small.
+const RECEIVE_BUFFER_LEN: usize = 64 * 1024;
 
 /// Receive batches handled per readiness wake-up before timers, commands and sends get a
 /// turn (fairness under a flood).
@@ -119,7 +120,10 @@ pub fn spawn_attached(
     let (stop_tx, stop_rx) = watch::channel(false);
     let stats = Arc::new(StatsCells::default());
     let buffers = socket.buffer_sizes();
+    let offloads = socket.offloads();
     info!(
+        gso = offloads.gso,
+        gro = offloads.gro,
         %address,
         %local_addr,
         family = ?socket.mode(),
@@ -141,7 +145,11 @@ pub fn spawn_attached(
         outbound: VecDeque::new(),
         outbound_capacity: options.transmit_queue.max(MAX_BATCH),
         pool: Vec::new(),
-        receive_buffers: vec![vec![0; RECEIVE_BUFFER_LEN]; MAX_BATCH],
+        // One zeroed allocation each (not clones of one buffer), so untouched pages stay
+        // unmapped.
+        receive_buffers: (0..MAX_BATCH)
+            .map(|_| vec![0; RECEIVE_BUFFER_LEN])
+            .collect(),
         receive_meta: vec![RecvMeta::default(); MAX_BATCH],
         receive_error_streak: 0,
         receive_paused_until: None,
@@ -455,6 +463,7 @@ impl Driver {
                 Ok(count) => {
                     self.receive_error_streak = 0;
                     let now_ms = self.clock.now_ms();
+                    let mut datagrams = 0u64;
                     for (buf, meta) in self
                         .receive_buffers
                         .iter()
@@ -465,12 +474,14 @@ impl Driver {
                             StatsCells::add(&self.stats.oversized_dropped, 1);
                             continue;
                         }
-                        if let Some(data) = buf.get(..meta.len) {
+                        // One message may carry several datagrams (UDP GRO).
+                        for data in meta.segments(buf) {
                             self.node
                                 .handle_datagram(now_ms, meta.local, meta.remote, data);
+                            datagrams += 1;
                         }
                     }
-                    StatsCells::add(&self.stats.datagrams_received, count as u64);
+                    StatsCells::add(&self.stats.datagrams_received, datagrams);
                     // Replies go out between batches rather than after the whole flood.
                     self.drain_node();
                     self.flush();

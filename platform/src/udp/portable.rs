@@ -29,6 +29,7 @@ pub(super) fn recv_batch<B: AsMut<[u8]>>(
                     local,
                     // recvfrom cuts oversized datagrams silently; a full buffer is suspect.
                     truncated: len == buf.len(),
+                    segment_size: 0,
                 };
                 received += 1;
             }
