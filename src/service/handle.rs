@@ -199,14 +199,7 @@ impl ServiceHandle {
             let _ = reply.send(outcome.map_err(|_| ()));
         };
         self.submit(Command::Inspect(Box::new(job))).await?;
-        match answer.await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(())) => {
-                StatsCells::add(&self.shared.stats.callbacks_panicked, 1);
-                Err(ServiceError::CallbackPanicked)
-            }
-            Err(_) => Err(ServiceError::Stopped),
-        }
+        self.callback_answer(answer).await
     }
 
     /// Like [`ServiceHandle::inspect`], with the driver's attachment too (interfaces, their
@@ -223,14 +216,7 @@ impl ServiceHandle {
             let _ = reply.send(outcome.map_err(|_| ()));
         };
         self.submit(Command::InspectAttached(Box::new(job))).await?;
-        match answer.await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(())) => {
-                StatsCells::add(&self.shared.stats.callbacks_panicked, 1);
-                Err(ServiceError::CallbackPanicked)
-            }
-            Err(_) => Err(ServiceError::Stopped),
-        }
+        self.callback_answer(answer).await
     }
 
     /// Runs `change` on the driver task with the node and the driver's clock (ms, the `now`
@@ -249,14 +235,7 @@ impl ServiceHandle {
             let _ = reply.send(outcome.map_err(|_| ()));
         };
         self.submit(Command::InspectMut(Box::new(job))).await?;
-        match answer.await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(())) => {
-                StatsCells::add(&self.shared.stats.callbacks_panicked, 1);
-                Err(ServiceError::CallbackPanicked)
-            }
-            Err(_) => Err(ServiceError::Stopped),
-        }
+        self.callback_answer(answer).await
     }
 
     /// Stops the service: the driver leaves its loop at the next wake-up, and this waits for
@@ -282,6 +261,22 @@ impl ServiceHandle {
                 task.abort();
                 ShutdownOutcome::TimedOut
             }
+        }
+    }
+
+    /// The result of a callback job: its value, a caught panic (counted), or `Stopped` when
+    /// the driver ended before running it.
+    async fn callback_answer<R>(
+        &self,
+        answer: oneshot::Receiver<Result<R, ()>>,
+    ) -> Result<R, ServiceError> {
+        match answer.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(())) => {
+                StatsCells::add(&self.shared.stats.callbacks_panicked, 1);
+                Err(ServiceError::CallbackPanicked)
+            }
+            Err(_) => Err(ServiceError::Stopped),
         }
     }
 
