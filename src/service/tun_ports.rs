@@ -62,8 +62,8 @@ struct Port {
     settings: NetworkSettings,
     desired: watch::Sender<InterfaceState>,
     counters: PortCounters,
-    /// A readiness error was reported: stop polling this device (it is recreated on the
-    /// next sync after removal) rather than spin on it.
+    /// Readiness failed, or reads kept failing: stop polling this device rather than spin
+    /// on it; the next sync closes it and opens the network's interface again.
     broken: bool,
 }
 
@@ -226,12 +226,19 @@ impl Attachment for TunPorts {
     fn pump(&mut self, node: &mut Node, now_ms: u64) {
         for (nwid, port) in &mut self.ports {
             let nwid = NetworkId(*nwid);
+            let mut errors = 0;
             for _ in 0..READ_BATCH {
                 let len = match port.device.try_recv(&mut self.read_buffer) {
                     Ok(len) => len,
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => {
+                    Err(err) => {
                         port.counters.tun_read_errors += 1;
+                        errors += 1;
+                        if errors == READ_BATCH {
+                            // Every read of a full batch failed: the device is unusable.
+                            warn!(interface = port.device.name(), %err, "TUN reads keep failing; port paused");
+                            port.broken = true;
+                        }
                         continue;
                     }
                 };
@@ -271,11 +278,12 @@ impl Attachment for TunPorts {
             .filter(|n| n.status == NetworkStatus::Ok && n.config.is_some())
             .map(|n| n.nwid)
             .collect();
+        // Left or refused networks lose their port; a broken port is closed and reopened.
         let gone: Vec<u64> = self
             .ports
-            .keys()
-            .copied()
-            .filter(|id| !configured.iter().any(|n| n.0 == *id))
+            .iter()
+            .filter(|(id, port)| port.broken || !configured.iter().any(|n| n.0 == **id))
+            .map(|(id, _)| *id)
             .collect();
         for id in gone {
             if let Some(port) = self.ports.remove(&id) {
@@ -345,6 +353,9 @@ impl Attachment for TunPorts {
         }
         if now_ms >= self.next_membership_poll {
             self.next_membership_poll = now_ms + MEMBERSHIP_POLL_MS;
+            if self.ports.values().any(|p| p.broken) {
+                self.sync(node, now_ms);
+            }
             self.poll_memberships(node, now_ms);
         }
     }
