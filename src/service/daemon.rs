@@ -123,7 +123,6 @@ pub async fn run(
         home = %home.root().display(),
         "node started"
     );
-    write_runtime_files(&home, bound);
     let daemon = Daemon {
         handle: handle.clone(),
         home: home.clone(),
@@ -133,6 +132,8 @@ pub async fn run(
     let api = crate::api::start(daemon.clone(), api_port)
         .await
         .map_err(|e| format!("cannot start the control API on 127.0.0.1:{api_port}: {e}"))?;
+    // Written last: a tool that finds the port file can talk to the API (token included).
+    write_runtime_files(&home, bound);
     let outcome = supervise(&daemon, events, stop).await;
     api.stop().await;
     let shutdown = handle.shutdown().await;
