@@ -169,6 +169,10 @@ fn boundary_policy_handles_and_counts_injected_packets() {
         rig.boundary_counter(2, "to_tun_ext_headers_passed") >= 1
     });
     assert_eq!(rig.boundary_counter(2, "to_tun_bad_checksum"), 0);
+    // The TUN ports as a whole report through the counters endpoint too.
+    let counters = rig.api(1, "GET", "/ztrs/counters");
+    assert_eq!(counters["attachment"]["ports"], 1, "{counters}");
+    assert_eq!(counters["attachment"]["portFailures"], 0, "{counters}");
 }
 
 #[test]

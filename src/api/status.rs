@@ -68,14 +68,15 @@ pub(crate) async fn status(State(app): State<App>) -> Result<Json<Value>, ApiErr
 }
 
 pub(crate) async fn counters(State(app): State<App>) -> Result<Json<Value>, ApiError> {
-    let (node, frames, networks) = app
+    let (node, frames, networks, attachment) = app
         .daemon
         .handle
-        .inspect(|node| {
+        .inspect_attached(|node, attachment| {
             (
                 counter_object(node.counters().iter()),
                 frame_counters(node.frame_counters()),
                 network_counters(node.network_counters()),
+                attachment.map_or(Value::Null, |a| a.report()),
             )
         })
         .await?;
@@ -83,6 +84,7 @@ pub(crate) async fn counters(State(app): State<App>) -> Result<Json<Value>, ApiE
         "node": node,
         "frames": frames,
         "networks": networks,
+        "attachment": attachment,
         "service": counter_object(app.daemon.handle.stats().iter()),
         "api": counter_object(app.counters.snapshot().iter()),
     })))

@@ -34,6 +34,12 @@ pub trait Attachment: Send + 'static {
     /// API; `None` when it has none.
     fn network_report(&self, nwid: NetworkId) -> Option<serde_json::Value>;
 
+    /// A JSON object of the attachment's own counters (drops that belong to no network
+    /// port), for the control API's counters.
+    fn report(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
     /// Releases everything (interfaces) before the driver ends.
     fn close(&mut self) {}
 }

@@ -310,6 +310,9 @@ impl Driver {
             attachment.close();
         }
         let stats = self.stats.snapshot();
+        if let Some(impairer) = &self.impairer {
+            info!(counters = ?impairer.counters, "fault injection (ZTRS_IMPAIR) summary");
+        }
         info!(
             unsent = self.outbound.len(),
             received = stats.datagrams_received,

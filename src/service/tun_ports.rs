@@ -370,6 +370,14 @@ impl Attachment for TunPorts {
         }))
     }
 
+    fn report(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ports": self.ports.len(),
+            "framesWithoutPort": self.frames_without_port,
+            "portFailures": self.port_failures,
+        })
+    }
+
     fn close(&mut self) {
         for (id, port) in std::mem::take(&mut self.ports) {
             info!(network = %NetworkId(id), interface = port.device.name(), "network port closed");
