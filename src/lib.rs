@@ -16,6 +16,8 @@ pub mod controller;
 pub mod crypto;
 pub mod dataplane;
 pub mod hex;
+pub mod lab;
+pub mod netstack;
 pub mod node;
 pub mod service;
 pub mod sim;

@@ -134,6 +134,11 @@ impl Boundary {
         self.neighbours.len()
     }
 
+    /// The addresses learned (ARP / neighbour discovery) for the member with `mac`.
+    pub fn neighbour_ips(&self, mac: crate::wire::mac::Mac) -> Vec<IpAddr> {
+        self.neighbours.ips_of(mac)
+    }
+
     /// Next hops being resolved, and the packets they hold.
     pub fn pending_resolutions(&self) -> (usize, usize) {
         let packets = self.resolutions.iter().map(|r| r.packets.len()).sum();

@@ -125,6 +125,18 @@ impl NeighbourTable {
         self.earliest_expiry = None;
     }
 
+    /// The addresses whose entry names `mac` (expired ones included until swept).
+    pub(crate) fn ips_of(&self, mac: Mac) -> Vec<IpAddr> {
+        let mut ips: Vec<IpAddr> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.mac == mac)
+            .map(|(ip, _)| *ip)
+            .collect();
+        ips.sort();
+        ips
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

@@ -21,6 +21,10 @@ pub trait Attachment: Send + 'static {
     /// A frame the node delivered for the local side of `nwid` (`Event::Frame`).
     fn deliver(&mut self, node: &mut Node, now_ms: u64, nwid: NetworkId, frame: &[u8]);
 
+    /// The end of a batch of [`Attachment::deliver`] calls: work deferred to batch
+    /// granularity (a user-space stack's poll) happens here.
+    fn flush(&mut self, _node: &mut Node, _now_ms: u64) {}
+
     /// Networks changed (joined, left, configured, refused): bring the local side in line.
     fn sync(&mut self, node: &mut Node, now_ms: u64);
 

@@ -395,6 +395,11 @@ impl Driver {
             }
             self.deliver(event);
         }
+        if frames > 0
+            && let Some(attachment) = self.attachment.as_mut()
+        {
+            attachment.flush(&mut self.node, now_ms);
+        }
         if networks_changed && let Some(attachment) = self.attachment.as_mut() {
             attachment.sync(&mut self.node, now_ms);
         }

@@ -17,6 +17,7 @@ mod handle;
 pub mod impair;
 mod interfaces;
 pub mod local_conf;
+pub mod netstack_ports;
 mod stats;
 mod tun_ports;
 
