@@ -154,7 +154,7 @@ impl Lab {
         for _ in 0..options.members {
             let netstack = Netstack::new(options.netstack.clone());
             let service_options = ServiceOptions {
-                impairment: options.impairment.clone(),
+                impairment: options.impairment,
                 ..ServiceOptions::default()
             };
             let (handle, _events) = service::spawn_attached(

@@ -12,6 +12,7 @@
 //! `info`).
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,7 +20,9 @@ use clap::Parser;
 use tracing::error;
 
 use super::root::{init_logging, stop_signal};
+use crate::netstack::front::ForwardSpec;
 use crate::service::daemon::{self, DaemonOptions};
+use crate::service::userspace::UserspaceOptions;
 
 /// The reference's default home on Linux.
 pub(crate) const DEFAULT_HOME: &str = "/var/lib/zerotier-one";
@@ -46,6 +49,26 @@ pub(crate) struct ServiceArgs {
     /// Accept loopback underlay paths (several nodes on one host without namespaces).
     #[arg(long)]
     allow_loopback: bool,
+    /// User-space mode: run joined networks on the built-in TCP/IP stack instead of TUN
+    /// interfaces (no privileges needed); reach them with the proxies and forwards below.
+    #[arg(long)]
+    userspace: bool,
+    /// SOCKS5 proxy into the networks on this host address (implies --userspace)
+    #[arg(long, value_name = "ADDR:PORT")]
+    socks5: Option<SocketAddr>,
+    /// HTTP proxy (CONNECT and plain requests) on this host address (implies --userspace)
+    #[arg(long, value_name = "ADDR:PORT")]
+    http_proxy: Option<SocketAddr>,
+    /// Require USER:PASSWORD on both proxies (or set ZTRS_PROXY_AUTH to keep it off the
+    /// command line)
+    #[arg(long, value_name = "USER:PASSWORD")]
+    proxy_auth: Option<String>,
+    /// Forward a host port into a network: [bind_addr:]port:host:port (implies --userspace)
+    #[arg(short = 'L', value_name = "SPEC", value_parser = parse_local_forward)]
+    local_forward: Vec<ForwardSpec>,
+    /// Publish a host service on the networks: [zt_addr:]port:host:port (implies --userspace)
+    #[arg(short = 'R', value_name = "SPEC", value_parser = parse_remote_forward)]
+    remote_forward: Vec<ForwardSpec>,
     /// Home directory
     #[arg(default_value = DEFAULT_HOME)]
     home: PathBuf,
@@ -61,12 +84,20 @@ pub(crate) fn run(args: ServiceArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let _ = args.no_privilege_drop;
+    let userspace = match userspace_options(&args) {
+        Ok(userspace) => userspace,
+        Err(message) => {
+            error!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let options = DaemonOptions {
         home: args.home,
         port: args.port,
         tun: !args.no_tun,
         api_port: args.api_port,
         allow_loopback_paths: args.allow_loopback,
+        userspace,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -91,6 +122,51 @@ pub(crate) fn run(args: ServiceArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_local_forward(spec: &str) -> Result<ForwardSpec, String> {
+    ForwardSpec::parse_local(spec).map_err(|e| e.to_string())
+}
+
+fn parse_remote_forward(spec: &str) -> Result<ForwardSpec, String> {
+    ForwardSpec::parse_remote(spec).map_err(|e| e.to_string())
+}
+
+/// The user-space front ends asked for, if any (any of them implies user-space mode).
+fn userspace_options(args: &ServiceArgs) -> Result<Option<UserspaceOptions>, String> {
+    let wanted = args.userspace
+        || args.socks5.is_some()
+        || args.http_proxy.is_some()
+        || !args.local_forward.is_empty()
+        || !args.remote_forward.is_empty();
+    if !wanted {
+        return Ok(None);
+    }
+    let auth = match args
+        .proxy_auth
+        .clone()
+        .or_else(|| std::env::var("ZTRS_PROXY_AUTH").ok())
+    {
+        None => None,
+        Some(pair) => {
+            let (user, pass) = pair
+                .split_once(':')
+                .filter(|(u, p)| !u.is_empty() && !p.is_empty())
+                .ok_or("--proxy-auth / ZTRS_PROXY_AUTH must be USER:PASSWORD")?;
+            Some((user.to_owned(), pass.to_owned()))
+        }
+    };
+    Ok(Some(UserspaceOptions {
+        socks5: args.socks5,
+        http_proxy: args.http_proxy,
+        proxy_auth: auth,
+        forwards: args
+            .local_forward
+            .iter()
+            .chain(&args.remote_forward)
+            .cloned()
+            .collect(),
+    }))
 }
 
 /// `zerotier-one [args]`: the same as `ztrs service [args]`; `-v` prints the version.

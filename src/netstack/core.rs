@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use serde::Serialize;
@@ -21,6 +21,7 @@ use smoltcp::socket::tcp;
 use tokio::sync::watch;
 
 use super::config::NetstackConfig;
+use super::front::FrontCounters;
 use super::network::{NetworkStack, Role};
 
 /// First ephemeral port (IANA dynamic range).
@@ -369,6 +370,8 @@ pub(crate) struct Shared {
     /// Bumped whenever the set of networks or their addresses change.
     pub changes: watch::Sender<u64>,
     pub config: NetstackConfig,
+    /// The front ends serving through these stacks, by name, for the counters report.
+    pub fronts: Mutex<Vec<(String, Arc<FrontCounters>)>>,
 }
 
 impl Shared {
@@ -379,6 +382,7 @@ impl Shared {
             dirty: AtomicBool::new(false),
             changes: watch::Sender::new(0),
             config,
+            fronts: Mutex::new(Vec::new()),
         }
     }
 

@@ -144,6 +144,15 @@ impl Netstack {
         }
     }
 
+    /// Lists a front end's counters in the attachment's report (the control API).
+    pub fn register_front(&self, name: String, counters: Arc<super::front::FrontCounters>) {
+        self.shared
+            .fronts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((name, counters));
+    }
+
     pub fn counters(&self) -> NetstackCounters {
         self.shared.lock().counters
     }

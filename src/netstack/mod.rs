@@ -19,6 +19,7 @@
 mod config;
 pub(crate) mod core;
 mod device;
+mod dialer;
 pub mod front;
 mod handle;
 mod listener;
@@ -30,6 +31,7 @@ pub(crate) mod udp;
 pub use config::NetstackConfig;
 pub use core::NetstackCounters;
 pub use device::DeviceCounters;
+pub use dialer::DualUdp;
 pub use handle::Netstack;
 pub use listener::TcpListener;
 pub use resolve::{ATTEMPT_DELAY, Name, parse_name};

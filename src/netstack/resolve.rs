@@ -175,7 +175,7 @@ mod tests {
         let Some(Name::Member { address, network }) = parse_name("89E92CEEE5.zt.") else {
             panic!("member name not parsed");
         };
-        assert_eq!(address.to_u64(), 0x89e9_2cee_e5);
+        assert_eq!(address.to_u64(), 0x0089_e92c_eee5);
         assert_eq!(network, None);
         let Some(Name::Member { network, .. }) = parse_name("89e92ceee5.8056c2e21c000001.zt")
         else {

@@ -22,9 +22,11 @@ use ztrs_platform::udp::{UdpConfig, UdpUnderlay};
 use super::impair::Impairment;
 use super::local_conf::LocalConf;
 use super::tun_ports::TunPorts;
+use super::userspace::UserspaceOptions;
 use super::{ServiceHandle, ServiceOptions, spawn_attached};
 use crate::controller::{Controller, DirectoryStore};
 use crate::dataplane::Policy;
+use crate::netstack::Netstack;
 use crate::node::{Event, NodeConfig};
 use crate::store::Home;
 use crate::wire::NetworkId;
@@ -42,6 +44,9 @@ pub struct DaemonOptions {
     pub api_port: Option<u16>,
     /// Accept loopback endpoints as paths (rigs on one host).
     pub allow_loopback_paths: bool,
+    /// User-space mode: networks run on built-in TCP/IP stacks instead of TUN interfaces
+    /// (no privileges), with these front ends. Takes precedence over `tun`.
+    pub userspace: Option<UserspaceOptions>,
 }
 
 /// A running daemon's parts other modules need (the control API).
@@ -88,16 +93,12 @@ pub async fn run(
     let socket = UdpUnderlay::open(UdpConfig::wildcard(port))
         .map_err(|e| format!("cannot open UDP port {port}: {e}"))?;
     let bound = socket.local_addr();
-    let attachment = options.tun.then(|| {
-        let settings_home = home.clone();
-        let settings = Box::new(move |nwid| {
-            settings_home.network_settings(nwid).unwrap_or_else(|err| {
-                warn!(%err, "unreadable network settings; using the defaults");
-                Default::default()
-            })
-        });
-        Box::new(TunPorts::new(settings, Policy::default())) as Box<dyn super::Attachment>
-    });
+    let netstack = options.userspace.as_ref().map(|_| Netstack::default());
+    let tun = options.tun && netstack.is_none();
+    let attachment = match &netstack {
+        Some(netstack) => Some(Box::new(netstack.attachment()) as Box<dyn super::Attachment>),
+        None => tun_attachment(&home, tun),
+    };
     let impairment = match std::env::var("ZTRS_IMPAIR") {
         Ok(text) => {
             let impairment = Impairment::parse(&text)?;
@@ -119,13 +120,26 @@ pub async fn run(
         %address,
         udp = %bound,
         root = is_root,
-        tun = options.tun,
+        tun,
+        userspace = netstack.is_some(),
         home = %home.root().display(),
         "node started"
     );
     let daemon = Daemon {
         handle: handle.clone(),
         home: home.clone(),
+    };
+    let fronts = match (&netstack, &options.userspace) {
+        (Some(netstack), Some(userspace)) => {
+            match super::userspace::start(netstack, userspace).await {
+                Ok(fronts) => Some(fronts),
+                Err(message) => {
+                    handle.shutdown().await;
+                    return Err(message);
+                }
+            }
+        }
+        _ => None,
     };
     join_stored_networks(&daemon).await;
     let api_port = options.api_port.unwrap_or(bound.port());
@@ -136,6 +150,9 @@ pub async fn run(
     write_runtime_files(&home, bound);
     let outcome = supervise(&daemon, events, stop).await;
     api.stop().await;
+    if let Some(fronts) = fronts {
+        fronts.stop();
+    }
     let shutdown = handle.shutdown().await;
     let _ = std::fs::remove_file(home.path("zerotier-one.pid"));
     info!(?shutdown, stats = ?handle.stats(), "node stopped");
@@ -145,6 +162,20 @@ pub async fn run(
     } else {
         Err(format!("unclean shutdown: {shutdown:?}"))
     }
+}
+
+/// The TUN attachment (when `tun`), with per-network settings read from the home.
+fn tun_attachment(home: &Home, tun: bool) -> Option<Box<dyn super::Attachment>> {
+    tun.then(|| {
+        let settings_home = home.clone();
+        let settings = Box::new(move |nwid| {
+            settings_home.network_settings(nwid).unwrap_or_else(|err| {
+                warn!(%err, "unreadable network settings; using the defaults");
+                Default::default()
+            })
+        });
+        Box::new(TunPorts::new(settings, Policy::default())) as Box<dyn super::Attachment>
+    })
 }
 
 /// Says which reference settings are read but have nothing to act on here.

@@ -20,6 +20,7 @@ pub mod local_conf;
 pub mod netstack_ports;
 mod stats;
 mod tun_ports;
+pub mod userspace;
 
 pub use attachment::Attachment;
 pub use clock::EpochClock;

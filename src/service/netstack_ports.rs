@@ -206,8 +206,17 @@ impl Attachment for NetstackPorts {
     }
 
     fn report(&self) -> serde_json::Value {
+        let fronts: serde_json::Map<String, serde_json::Value> = self
+            .shared
+            .fronts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .map(|(name, counters)| (name.clone(), json!(counters.snapshot())))
+            .collect();
         let inner = self.shared.lock();
         json!({
+            "fronts": fronts,
             "mode": "userspace",
             "stacks": inner.stacks.len(),
             "listeners": inner.listeners.len(),

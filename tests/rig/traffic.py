@@ -5,6 +5,9 @@ tcp-recv HOST PORT              accept one connection, read to EOF, print "<byte
 tcp-send HOST PORT MIB          send MIB MiB of seeded pseudo-random data, print the same
 udp-recv HOST PORT COUNT SECS   count datagrams until COUNT or SECS, print the count
 udp-send HOST PORT COUNT        send COUNT datagrams, 20 ms apart
+udp-echo HOST PORT SECS         answer every datagram with its own bytes for SECS seconds
+socks5-udp PROXY PPORT HOST PORT  UDP ASSOCIATE through a SOCKS5 proxy, send one datagram to
+                                HOST:PORT, print the reply (retried while nothing answers)
 mcast-recv GROUP PORT LOCAL SECS  join GROUP on the interface of LOCAL, count datagrams
 mcast-send GROUP PORT LOCAL COUNT send COUNT datagrams to GROUP out of LOCAL's interface
 inject KIND SRC DST             write one crafted packet that the kernel routes into the TUN:
@@ -101,6 +104,43 @@ def udp_send(host, port, count):
         time.sleep(0.02)
 
 
+def udp_echo(host, port, secs):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((host, int(port)))
+    print("ready", flush=True)
+    end = time.time() + float(secs)
+    while time.time() < end:
+        s.settimeout(max(0.1, end - time.time()))
+        try:
+            data, peer = s.recvfrom(65535)
+        except socket.timeout:
+            break
+        s.sendto(data, peer)
+
+
+def socks5_udp(proxy, pport, host, port):
+    ctl = socket.create_connection((proxy, int(pport)), timeout=10)
+    ctl.sendall(b"\x05\x01\x00")
+    assert ctl.recv(2) == b"\x05\x00", "no-auth refused"
+    ctl.sendall(b"\x05\x03\x00\x01" + bytes(4) + bytes(2))
+    reply = ctl.recv(10)
+    assert reply[:2] == b"\x05\x00" and reply[3] == 1, "UDP ASSOCIATE failed: %r" % reply
+    relay = (socket.inet_ntoa(reply[4:8]), struct.unpack("!H", reply[8:10])[0])
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(0.5)
+    header = b"\x00\x00\x00\x01" + socket.inet_aton(host) + struct.pack("!H", int(port))
+    for _ in range(40):
+        u.sendto(header + b"ztrs socks5 udp", relay)
+        try:
+            data, _ = u.recvfrom(65535)
+        except socket.timeout:
+            continue
+        print(data[10:].decode())
+        return
+    sys.exit("no UDP reply through the SOCKS5 relay")
+
+
 def mcast_recv(group, port, local, secs):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -162,6 +202,7 @@ def inject(kind, src, dst):
 
 COMMANDS = {
     "tcp-recv": tcp_recv, "tcp-send": tcp_send, "udp-recv": udp_recv, "udp-send": udp_send,
+    "udp-echo": udp_echo, "socks5-udp": socks5_udp,
     "mcast-recv": mcast_recv, "mcast-send": mcast_send, "inject": inject,
 }
 
