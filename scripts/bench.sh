@@ -5,6 +5,10 @@
 # BENCH_RUNS runs of BENCH_SECONDS each), retransmits, ping RTT; then ztrs's join time and
 # an idle member's resident memory. Prints one table and, as the last line,
 #   RESULT tun_vs_veth=<r> tun_vs_wireguard_go=<r> rtt_added_us=<n> join_ms=<n> rss_idle_mib=<n>
+#          userspace_vs_tun=<r> userspace_rtt_added_us=<n>
+# Last, member h1 is restarted in user-space mode (no TUN): iperf3 in h1 goes through a -L
+# forward (127.0.0.1 -> the user-space stack -> ZeroTier -> h2's TUN), and h2 pings h1's
+# stack; "userspace" rows compare them with the TUN figures of the same run.
 #
 #   bench.sh [--quick] [--baselines-only]
 #     --quick           1 run of 3 s (a smoke check)
@@ -118,6 +122,20 @@ if ((with_ztrs)); then
         say "join $run/$BENCH_RUNS"
         # shellcheck disable=SC2153 # STATE and NWID come from the rig's env file
         bench_join "$rig" "$STATE" "$ZTRS_BIN" "$NWID" 2 1
+    done
+fi
+
+if ((with_ztrs)); then
+    say "user-space: h1 restarted on the built-in stack"
+    bench_userspace_up "$rig" "$STATE" "$ZTRS_BIN" 1 "$ZT_IP_2"
+    for ((run = 1; run <= BENCH_RUNS; run++)); do
+        say "run $run/$BENCH_RUNS: userspace"
+        bench_ping "$rig" 2 userspace "$ZT_IP_1"
+        for spec in "tcp1 1 0" "tcp1r 1 1"; do
+            read -r name streams reverse <<<"$spec"
+            bench_iperf "$rig" 1 userspace 127.0.0.1 "$name" "$streams" "$reverse" \
+                "$work/iperf-userspace-$name-$run.json" "$BENCH_USERSPACE_PORT"
+        done
     done
 fi
 

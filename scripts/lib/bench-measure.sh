@@ -24,10 +24,12 @@ bench_iperf_server() {
 }
 
 # bench_iperf <rig> <from n> <target> <dst ip> <test name> <streams> <reverse 0/1> <json file>
-# Records <test>_gbps (receiver's rate) and <test>_retrans (sender's count), or a failure.
+# [port] Records <test>_gbps (receiver's rate) and <test>_retrans (sender's count), or a
+# failure.
 bench_iperf() {
     local rig=$1 from=$2 target=$3 dst=$4 test=$5 streams=$6 reverse=$7 json=$8
-    local -a args=(-c "$dst" -p "$BENCH_IPERF_PORT" -t "$BENCH_SECONDS" -P "$streams" -J
+    local port=${9:-$BENCH_IPERF_PORT}
+    local -a args=(-c "$dst" -p "$port" -t "$BENCH_SECONDS" -P "$streams" -J
         --connect-timeout 3000)
     if ((reverse)); then
         args+=(-R)
@@ -125,4 +127,29 @@ bench_join() {
     end=$(now_ms)
     bench_record ztrs join_ms "$((end - start))"
     bench_record ztrs "join_method_$method" 1
+}
+
+# The port of the -L forward into the network in user-space mode.
+BENCH_USERSPACE_PORT=15201
+
+bench_userspace_listening() {
+    ip netns exec "$(rig_ns_host "$1" "$2")" ss -Hntl "sport = :$BENCH_USERSPACE_PORT" 2>/dev/null | grep -q .
+}
+
+# bench_userspace_up <rig> <state> <bin> <n> <iperf server ip>: restarts member n in
+# user-space mode (no TUN) with a -L forward from 127.0.0.1:$BENCH_USERSPACE_PORT to the
+# iperf3 server; returns once the forward listens and the member answers ping.
+bench_userspace_up() {
+    local rig=$1 state=$2 bin=$3 n=$4 server=$5 home pid pinger
+    home=$(rig_node_home "$state" "$n")
+    pid=$(rig_node_pid "$state" "$n") || die "h$n is not running"
+    stop_pids 10 "$pid"
+    ip netns exec "$(rig_ns_host "$rig" "$n")" "$bin" service --userspace \
+        -L "127.0.0.1:$BENCH_USERSPACE_PORT:$server:$BENCH_IPERF_PORT" -p "$RIG_PORT" "$home" \
+        </dev/null >>"$state/h$n.log" 2>&1 &
+    printf '%s\n' "$!" >"$state/h$n.pid"
+    wait_until 10 bench_userspace_listening "$rig" "$n" || die "h$n: no -L forward in user-space mode"
+    pinger=$((n == 1 ? 2 : 1))
+    ip netns exec "$(rig_ns_host "$rig" "$pinger")" ping -n -q -c 1 -i 0.01 -w 30 \
+        "$(rig_zt_ip "$n")" >/dev/null 2>&1 || die "h$n (user-space) does not answer ping"
 }

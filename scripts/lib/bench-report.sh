@@ -18,6 +18,7 @@ with open(path) as f:
             samples[(parts[0], parts[1])].append(float(parts[2]))
 
 TARGETS = ["veth", "ztrs", "wireguard-go"]
+EXTRA = ["userspace"]
 
 def median(target, metric):
     values = samples.get((target, metric))
@@ -67,6 +68,19 @@ widths = [max(len(row[i]) for row in table) for i in range(len(header))]
 for row in table:
     print("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
                     for i, cell in enumerate(row)))
+if measured("userspace"):
+    print()
+    print("user-space mode (h1 on the built-in stack, through a -L forward; h2 on TUN):")
+    for label, metric, spec in [
+        ("TCP 1 stream h1->h2, Gbit/s", "tcp1_gbps", "{:.2f}"),
+        ("TCP 1 stream h2->h1, Gbit/s", "tcp1r_gbps", "{:.2f}"),
+        ("retransmits 1 stream h1->h2", "tcp1_retrans", "{:.0f}"),
+        ("ping RTT avg (h2 -> h1's stack), us", "rtt_us", "{:.1f}"),
+    ]:
+        value = median("userspace", metric)
+        print("  %-40s %10s   vs TUN %s" % (label, fmt(value, spec),
+              ratio(value, median("ztrs", metric))))
+    print("  %-40s %10s" % ("failed measurements", fmt(total("userspace", "failures") or 0, "{:.0f}")))
 for method in ("api", "restart"):
     if samples.get(("ztrs", "join_method_" + method)):
         print("join measured by:", "POST /network/<nwid> on an online member" if method == "api"
@@ -81,12 +95,17 @@ def result_int(value):
 tcp = {t: median(t, "tcp1_gbps") for t in TARGETS}
 rtt_ztrs, rtt_veth = median("ztrs", "rtt_us"), median("veth", "rtt_us")
 rtt_added = None if rtt_ztrs is None or rtt_veth is None else rtt_ztrs - rtt_veth
-print("RESULT tun_vs_veth=%s tun_vs_wireguard_go=%s rtt_added_us=%s join_ms=%s rss_idle_mib=%s" % (
+rtt_user = median("userspace", "rtt_us")
+user_added = None if rtt_user is None or rtt_veth is None else rtt_user - rtt_veth
+print("RESULT tun_vs_veth=%s tun_vs_wireguard_go=%s rtt_added_us=%s join_ms=%s rss_idle_mib=%s"
+      " userspace_vs_tun=%s userspace_rtt_added_us=%s" % (
     result_ratio(tcp["ztrs"], tcp["veth"]),
     result_ratio(tcp["ztrs"], tcp["wireguard-go"]),
     result_int(rtt_added),
     result_int(median("ztrs", "join_ms")),
     result_int(median("ztrs", "rss_idle_mib")),
+    result_ratio(median("userspace", "tcp1_gbps"), tcp["ztrs"]),
+    result_int(user_added),
 ))
 PY
 }
