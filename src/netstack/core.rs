@@ -40,6 +40,10 @@ pub struct NetstackCounters {
     pub tcp_socket_limit: u64,
     /// Dropped streams that did not finish closing within the linger time (aborted).
     pub linger_aborts: u64,
+    /// Streams reset because received data can no longer be read: it was unread when the
+    /// stream was dropped, or arrived after (RFC 2525 2.17, as Linux does), so the peer
+    /// stops sending at once instead of at the linger deadline (H1.3, H1.5).
+    pub unread_data_resets: u64,
     pub udp_datagrams_sent: u64,
     pub udp_datagrams_received: u64,
     /// Datagrams a UDP socket could not queue (its send buffer was full).
@@ -246,6 +250,9 @@ impl Inner {
                                             aborted: true,
                                         };
                                     }
+                                    stack.needs_poll = true;
+                                    // Swept by the next closing check.
+                                    stack.closing += 1;
                                     self.counters.listen_backlog_full += 1;
                                 }
                             }
@@ -269,6 +276,19 @@ impl Inner {
                     {
                         stack.remove_socket(handle);
                         stack.closing -= 1;
+                    } else if stack.tcp(handle).is_some_and(|s| s.recv_queue() > 0) {
+                        // Data arrived for an owner that is gone: nobody will read it.
+                        if let Some(socket) = stack.tcp_mut(handle) {
+                            socket.abort();
+                        }
+                        if let Some(meta) = stack.meta.get_mut(&handle) {
+                            meta.role = Role::Closing {
+                                deadline_ms,
+                                aborted: true,
+                            };
+                        }
+                        stack.needs_poll = true;
+                        self.counters.unread_data_resets += 1;
                     } else if deadline_ms == 0 {
                         if let Some(meta) = stack.meta.get_mut(&handle) {
                             meta.role = Role::Closing {
@@ -313,8 +333,11 @@ impl Inner {
                 .collect();
             for addr in &covered {
                 let have = slots.get(&(*id, *addr)).copied().unwrap_or(0);
-                let room = listener.backlog.saturating_sub(listener.ready.len());
-                let want = config.handshake_slots.min(room);
+                // Slots stay open while the backlog is full: a handshake completing then is
+                // reset and counted (above), so every refusal is seen and memory stays
+                // bounded by backlog + slots. Without a slot, smoltcp would refuse the SYN
+                // itself and nothing would count it (H1.6).
+                let want = config.handshake_slots;
                 if want == 0 {
                     listener.starved = true;
                 }

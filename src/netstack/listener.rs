@@ -4,9 +4,10 @@
 //! connection. So a listener keeps a few sockets listening on each address it covers
 //! (`handshake_slots`), and the driver moves each one that completes its handshake to the
 //! listener's accept queue and opens another in its place (`Inner::review`). The accept
-//! queue holds at most `backlog` connections (H1.6, H3.7): when it is full no slot is
-//! reopened, so further SYNs are answered with a reset and counted
-//! (`listen_backlog_full`), and memory stays bounded by backlog x socket buffers.
+//! queue holds at most `backlog` connections (H1.6, H3.7): when it is full, a handshake
+//! that completes on a slot is reset at once and counted (`listen_backlog_full`; the
+//! client sees its connection reset, as with Linux's `tcp_abort_on_overflow`), and memory
+//! stays bounded by (backlog + slots) x socket buffers.
 //!
 //! Binding to `0.0.0.0` or `::` covers every managed address of that family on every
 //! network, including networks joined later; the same port can be bound on two different

@@ -91,8 +91,11 @@ pub(crate) struct NetworkStack {
     pub boundary: Boundary,
     pub revision: u64,
     pub meta: HashMap<SocketHandle, SocketMeta>,
-    /// The socket of each UDP binding on this network.
-    pub udp_handles: std::collections::BTreeMap<u64, SocketHandle>,
+    /// The sockets of each UDP binding on this network: one per managed address the
+    /// binding covers, keyed by (binding, address). A smoltcp socket bound to no address
+    /// would take datagrams of both families and those of more specific bindings of the
+    /// same port (H3.1).
+    pub udp_handles: std::collections::BTreeMap<(u64, IpAddr), SocketHandle>,
     /// Something arrived or changed since the last poll.
     pub needs_poll: bool,
     /// A socket was dropped or a listener changed: review listeners and closings.

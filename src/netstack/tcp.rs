@@ -5,6 +5,9 @@
 //! - Dropping the stream (both halves) closes it: queued data is sent, then one FIN; the
 //!   socket finishes its close in the background for at most the linger time, then is
 //!   aborted. Dropping it while the connect is in flight aborts at once (H1.1, H3.3).
+//!   Received data nobody can read any more (unread at the drop, or arriving after it)
+//!   resets the connection at once, as Linux does, so a sender never waits out the linger
+//!   time on a window that will not open (H1.3, H1.5; counted in `unread_data_resets`).
 //! - `shutdown()` (AsyncWrite) sends FIN after queued data; reading keeps working until the
 //!   peer's FIN (half-close, H1.4, H3.7). Dropping the write half does the same.
 //! - Reads return EOF after the peer's FIN, `ConnectionReset` after a reset; writes fail
@@ -45,11 +48,15 @@ impl Drop for StreamCore {
             let Some(socket) = stack.tcp_mut(handle) else {
                 return;
             };
-            // A handshake in flight is cut short; an open connection closes in order.
-            let aborted = matches!(
-                socket.state(),
-                tcp::State::SynSent | tcp::State::SynReceived | tcp::State::Listen
-            );
+            // A handshake in flight is cut short; an open connection closes in order,
+            // unless data we never read is waiting: then the peer is told at once that
+            // nobody reads (a reset, as Linux does), not after the linger time.
+            let unread = socket.recv_queue() > 0;
+            let aborted = unread
+                || matches!(
+                    socket.state(),
+                    tcp::State::SynSent | tcp::State::SynReceived | tcp::State::Listen
+                );
             if aborted {
                 socket.abort();
             } else {
@@ -63,6 +70,9 @@ impl Drop for StreamCore {
             }
             stack.needs_poll = true;
             stack.review_wanted = true;
+            if unread {
+                inner.counters.unread_data_resets += 1;
+            }
         }
         self.shared.kick();
     }
