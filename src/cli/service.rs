@@ -9,7 +9,8 @@
 //! `-U` (run without dropping privileges) is accepted; ztrs never drops privileges itself,
 //! so it changes nothing. `-d` (fork into the background) is refused with a hint: run under
 //! a service manager instead. Logs go to stderr through `tracing` (`RUST_LOG`, default
-//! `info`).
+//! `info`). `ztrs service` also takes `--userspace` and the front ends of user-space mode
+//! (`--socks5`, `--http-proxy`, `--proxy-auth`, `-L`, `-R`; `docs/userspace.md`).
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
