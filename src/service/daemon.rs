@@ -197,7 +197,8 @@ fn report_settings(local: &LocalConf) {
 fn write_runtime_files(home: &Home, bound: SocketAddr) {
     let port = bound.port().to_string();
     let pid = std::process::id().to_string();
-    for (name, text) in [("zerotier-one.port", port), ("zerotier-one.pid", pid)] {
+    // The port file last: tools (and tests) take it as the sign that the daemon is ready.
+    for (name, text) in [("zerotier-one.pid", pid), ("zerotier-one.port", port)] {
         if let Err(err) = home.write(name, text.as_bytes(), false) {
             warn!(%err, "cannot write {name}");
         }
