@@ -1,12 +1,13 @@
 //! How the API says no: every failure is an HTTP status with a JSON body
-//! `{"error": "<text>"}`, built from the service's, the home's and axum's own errors, so
-//! no handler needs `unwrap` or a panic to bail out.
+//! `{"error": "<text>"}`, built from the service's, the home's, the controller's and axum's
+//! own errors, so no handler needs `unwrap` or a panic to bail out.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::controller::ControllerError;
 use crate::service::ServiceError;
 use crate::store::HomeError;
 
@@ -65,6 +66,16 @@ impl From<ServiceError> for ApiError {
 impl From<HomeError> for ApiError {
     fn from(err: HomeError) -> ApiError {
         ApiError::internal(err.to_string())
+    }
+}
+
+impl From<ControllerError> for ApiError {
+    fn from(err: ControllerError) -> ApiError {
+        match err {
+            ControllerError::NotFound => ApiError::not_found("no such controller object"),
+            ControllerError::Invalid(message) => ApiError::bad_request(message),
+            ControllerError::Store(err) => ApiError::internal(format!("controller store: {err}")),
+        }
     }
 }
 

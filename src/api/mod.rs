@@ -1,6 +1,7 @@
 //! `api`: the local control API, the zerotier-one compatible subset that `zerotier-cli` style
-//! tools and scripts use (see `docs/api.md`): `/status`, `/network[/{nwid}]` (list, show,
-//! join, leave), `/peer[/{address}]`, and our `/ztrs/counters`.
+//! tools and controller UIs use (see `docs/api.md`): `/status`, `/network[/{nwid}]` (list,
+//! show, join, leave), `/peer[/{address}]`, `/moon[/{id}]` (orbit, deorbit), `/health`,
+//! `/metrics`, the controller's `/controller/network/...`, and our `/ztrs/counters`.
 //!
 //! It listens on 127.0.0.1 (and [::1] when possible), answers only requests that carry the
 //! token of `authtoken.secret`, reaches the node only through the [`ServiceHandle`] (so a
@@ -8,20 +9,29 @@
 //! leaves in the home. Bounded: 32 connections, 64 KiB bodies, idle connections closed, and
 //! [`ApiServer::stop`] ends within a few seconds whatever clients do.
 //!
-//! Rooms: `routes` (router, token check), `auth` (the token), `status`, `networks`,
-//! `peers` (handlers), `network_json` and `counter_maps` (JSON shapes), `error` (failures
-//! as JSON), `listener` (connection bounds), `counters` (the API's own counters).
+//! Rooms: `routes` (router, token check), `auth` (the token), `status`, `health`,
+//! `networks`, `peers`, `moons`, `metrics`, `controller`, `controller_members` (handlers),
+//! `network_json`, `counter_maps`, `prometheus` (output shapes), `controller_input` (body
+//! checks), `error` (failures as JSON), `listener` (connection bounds), `counters` (the
+//! API's own counters).
 //!
 //! [`ServiceHandle`]: crate::service::ServiceHandle
 
 mod auth;
+mod controller;
+mod controller_input;
+mod controller_members;
 mod counter_maps;
 mod counters;
 mod error;
+mod health;
 mod listener;
+mod metrics;
+mod moons;
 mod network_json;
 mod networks;
 mod peers;
+mod prometheus;
 mod routes;
 mod status;
 
@@ -70,13 +80,21 @@ impl std::fmt::Debug for ApiServer {
 
 /// Serves the API of `daemon` on 127.0.0.1:`port` (required) and [::1] on the same port
 /// (best effort). Port 0 picks a free port ([`ApiServer::local_addr`] tells which). Creates
-/// `authtoken.secret` if the home has none.
+/// `authtoken.secret` if the home has none; reads `metricstoken.secret` if it has one.
 pub async fn start(daemon: Daemon, port: u16) -> io::Result<ApiServer> {
     let home = daemon.home.clone();
-    let secret = tokio::task::spawn_blocking(move || home.auth_token())
-        .await
-        .map_err(io::Error::other)?
-        .map_err(io::Error::other)?;
+    let (secret, metrics_secret) = tokio::task::spawn_blocking(move || {
+        let secret = home.auth_token()?;
+        let metrics_secret = home.read("metricstoken.secret")?;
+        Ok::<_, crate::store::HomeError>((secret, metrics_secret))
+    })
+    .await
+    .map_err(io::Error::other)?
+    .map_err(io::Error::other)?;
+    let metrics_token = metrics_secret
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .filter(|text| !text.is_empty())
+        .map(|text| Arc::new(Token::new(&text)));
     let ipv4 = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
     let local_addr = ipv4.local_addr()?;
     let mut listeners = vec![ipv4];
@@ -96,6 +114,7 @@ pub async fn start(daemon: Daemon, port: u16) -> io::Result<ApiServer> {
     let router = routes::router(App {
         daemon,
         token: Arc::new(Token::new(&secret)),
+        metrics_token,
         counters: Arc::clone(&counters),
     });
     let tasks = listeners

@@ -14,7 +14,7 @@ use super::routes::App;
 use crate::node::SOFTWARE_VERSION;
 
 /// The wall clock in ms since the Unix epoch (the reference's `clock`); 0 before 1970.
-fn unix_ms_now() -> u64 {
+pub(crate) fn unix_ms_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -68,6 +68,11 @@ pub(crate) async fn status(State(app): State<App>) -> Result<Json<Value>, ApiErr
 }
 
 pub(crate) async fn counters(State(app): State<App>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(counters_json(&app).await?))
+}
+
+/// Every counter of the node, the driver and the API, by section (also read by `/metrics`).
+pub(crate) async fn counters_json(app: &App) -> Result<Value, ApiError> {
     let (node, frames, networks, attachment) = app
         .daemon
         .handle
@@ -80,14 +85,14 @@ pub(crate) async fn counters(State(app): State<App>) -> Result<Json<Value>, ApiE
             )
         })
         .await?;
-    Ok(Json(json!({
+    Ok(json!({
         "node": node,
         "frames": frames,
         "networks": networks,
         "attachment": attachment,
         "service": counter_object(app.daemon.handle.stats().iter()),
         "api": counter_object(app.counters.snapshot().iter()),
-    })))
+    }))
 }
 
 /// Adds the keys of object `extra` to object `into` (nothing if either is not an object).
