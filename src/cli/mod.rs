@@ -2,9 +2,10 @@
 //! hands each subcommand to its own module, which owns its arguments, output and exit codes.
 //!
 //! The binary also answers to the names of the reference tools: invoked through a file (or
-//! symlink) named `zerotier-idtool` it behaves as `ztrs idtool`, and named `zerotier-one` as
-//! `ztrs service`.
+//! symlink) named `zerotier-idtool` it behaves as `ztrs idtool`, named `zerotier-one` as
+//! `ztrs service`, and named `zerotier-cli` as the client verbs (`ztrs info`, ...).
 
+mod client;
 mod demo;
 mod files;
 mod idtool;
@@ -16,7 +17,7 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// `ztrs`: a ZeroTier-V1-compatible node, root and controller.
 #[derive(Debug, Parser)]
@@ -36,6 +37,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the node daemon from a home directory (as `zerotier-one [-p<port>] [-U] [home]`).
     Service(service::ServiceArgs),
+    /// Print a shell completion script for ztrs.
+    Completions(client::completions::CompletionsArgs),
+    #[command(flatten)]
+    Client(client::Verb),
 }
 
 /// Entry point of the `ztrs` binary.
@@ -47,12 +52,17 @@ pub fn main() -> ExitCode {
     if invoked_as(&argv, "zerotier-one") {
         return service::main_standalone(argv);
     }
+    if invoked_as(&argv, "zerotier-cli") {
+        return client::main_standalone(argv);
+    }
     match Cli::try_parse_from(argv) {
         Ok(cli) => match cli.command {
             Command::Idtool(args) => idtool::run(args),
             Command::Root(args) => root::run(args),
             Command::Demo(args) => demo::run(args),
             Command::Service(args) => service::run(args),
+            Command::Completions(args) => client::completions::run(&args, Cli::command()),
+            Command::Client(verb) => client::run("ztrs", verb),
         },
         Err(err) => usage_error(err),
     }
