@@ -139,6 +139,41 @@ impl Inner {
         self.stacks.get_mut(&nwid)
     }
 
+    /// The port a new binding of `addr` gets, checking what TCP listeners and UDP bindings
+    /// share: the node is running, the address is unspecified or one of ours, and port 0
+    /// means a free ephemeral port. `taken` says whether a binding of the same kind already
+    /// covers (ip, port).
+    pub fn bind_port(
+        &mut self,
+        addr: std::net::SocketAddr,
+        taken: impl Fn(&Inner, u16) -> bool,
+    ) -> std::io::Result<u16> {
+        use std::io::{Error, ErrorKind};
+        if self.shut_down {
+            return Err(Error::other("the node is stopping"));
+        }
+        let ip = addr.ip();
+        if !ip.is_unspecified() && !self.stacks.values().any(|s| s.addresses().any(|a| a == ip)) {
+            return Err(Error::new(
+                ErrorKind::AddrNotAvailable,
+                format!("{ip} is not a managed address of a joined network"),
+            ));
+        }
+        let port = match addr.port() {
+            0 => self
+                .ephemeral_port()
+                .ok_or_else(|| Error::new(ErrorKind::AddrInUse, "no free ephemeral port"))?,
+            port => port,
+        };
+        if taken(self, port) {
+            return Err(Error::new(
+                ErrorKind::AddrInUse,
+                format!("{ip}:{port} is already bound"),
+            ));
+        }
+        Ok(port)
+    }
+
     /// An ephemeral TCP or UDP port not bound by any listener or binding and not the
     /// local port of any socket.
     pub fn ephemeral_port(&mut self) -> Option<u16> {

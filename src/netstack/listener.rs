@@ -51,37 +51,13 @@ impl TcpListener {
     ) -> io::Result<TcpListener> {
         let local = {
             let mut inner = shared.lock();
-            if inner.shut_down {
-                return Err(io::Error::other("the node is stopping"));
-            }
             let ip = addr.ip();
-            if !ip.is_unspecified()
-                && !inner
-                    .stacks
+            let port = inner.bind_port(addr, |inner, port| {
+                inner
+                    .listeners
                     .values()
-                    .any(|s| s.addresses().any(|a| a == ip))
-            {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrNotAvailable,
-                    format!("{ip} is not a managed address of a joined network"),
-                ));
-            }
-            let port = match addr.port() {
-                0 => inner.ephemeral_port().ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::AddrInUse, "no free ephemeral port")
-                })?,
-                port => port,
-            };
-            if inner
-                .listeners
-                .values()
-                .any(|l| l.port == port && overlaps(l.ip, ip))
-            {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!("{ip}:{port} is already bound by a listener"),
-                ));
-            }
+                    .any(|l| l.port == port && overlaps(l.ip, ip))
+            })?;
             let backlog = match backlog {
                 0 => shared.config.default_backlog,
                 n => n.min(4096),

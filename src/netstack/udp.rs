@@ -135,40 +135,16 @@ impl UdpSocket {
     pub(crate) fn bind(shared: &Arc<Shared>, addr: SocketAddr) -> io::Result<UdpSocket> {
         let (id, local) = {
             let mut inner = shared.lock();
-            if inner.shut_down {
-                return Err(io::Error::other("the node is stopping"));
-            }
             if inner.udp.len() >= shared.config.max_udp_sockets {
                 return Err(io::Error::other("the UDP socket limit is reached"));
             }
             let ip = addr.ip();
-            if !ip.is_unspecified()
-                && !inner
-                    .stacks
+            let port = inner.bind_port(addr, |inner, port| {
+                inner
+                    .udp
                     .values()
-                    .any(|s| s.addresses().any(|a| a == ip))
-            {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrNotAvailable,
-                    format!("{ip} is not a managed address of a joined network"),
-                ));
-            }
-            let port = match addr.port() {
-                0 => inner.ephemeral_port().ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::AddrInUse, "no free ephemeral port")
-                })?,
-                port => port,
-            };
-            if inner
-                .udp
-                .values()
-                .any(|b| b.port == port && overlaps(b.ip, ip))
-            {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!("{ip}:{port} is already bound"),
-                ));
-            }
+                    .any(|b| b.port == port && overlaps(b.ip, ip))
+            })?;
             let id = inner.next_id();
             inner.udp.insert(id, UdpBinding { ip, port });
             for stack in inner.stacks.values_mut() {
