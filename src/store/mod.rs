@@ -4,6 +4,7 @@
 //! ```text
 //! identity.secret / identity.public   our identity (secret 0600; created when missing)
 //! planet                              the planet (binary world); the built-in one if absent
+//!                                     (`world`: its legacy name, removed with it)
 //! moons.d/<16 hex>.moon               moons we orbit (binary worlds)
 //! networks.d/<16 hex>.conf            one per joined network: the last good config
 //!                                     (dictionary), or empty when joined but not configured
@@ -18,8 +19,11 @@
 //! (network and moon ids) are formatted from parsed numbers, never taken from strings; every
 //! read is size-bounded through one handle and refuses symlinks; every write is atomic
 //! (temporary file, fsync, rename, directory fsync); secrets are created 0600 inside a 0700
-//! home and rewriting them never widens permissions.
+//! home and rewriting them never widens permissions (see `files`). Deleting an object removes
+//! every name it may be known by (H4.2): a moon or a network file in any spelling of its id,
+//! a network's config together with its local settings, the planet with its legacy name.
 
+mod files;
 mod network_settings;
 
 use std::fs;
@@ -28,7 +32,8 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroize;
 
-use crate::controller::store::{StoreError, read_object_file, write_atomically};
+use self::files::{read_file, remove_aliases, remove_file, write_file};
+use crate::controller::store::StoreError;
 use crate::crypto::Identity;
 use crate::wire::NetworkId;
 use crate::wire::world::{World, WorldType};
@@ -40,6 +45,9 @@ const MAX_MOON_FILES: usize = 64;
 
 /// Networks listed from `networks.d` at most (the node refuses more joins anyway).
 const MAX_NETWORK_FILES: usize = crate::node::MAX_NETWORKS;
+
+/// The planet's name before `planet` (the reference removes it at start-up).
+const LEGACY_PLANET: &str = "world";
 
 /// Length of a generated API token (the reference uses 24 characters).
 const AUTH_TOKEN_LEN: usize = 24;
@@ -163,14 +171,17 @@ impl Home {
         }
     }
 
-    /// The moons in `moons.d` (files that do not parse as moons are skipped, with their
-    /// names in the second list, so the caller can log them).
+    /// The moons in `moons.d` (files that cannot be read — a symlink, an oversized file —
+    /// or do not parse as moons are skipped, with their names in the second list, so the
+    /// caller can log them; one bad file does not stop the others).
     pub fn moons(&self) -> HomeResult<(Vec<World>, Vec<String>)> {
         let mut moons = Vec::new();
         let mut skipped = Vec::new();
         for (name, id) in list_hex_files(&self.moons_dir(), ".moon", MAX_MOON_FILES)? {
             let path = self.moons_dir().join(&name);
-            let parsed = read_file(&path)?
+            let parsed = read_file(&path)
+                .ok()
+                .flatten()
                 .and_then(|bytes| World::parse(&bytes).ok())
                 .filter(|w| w.world_type == WorldType::Moon && w.id == id);
             match parsed {
@@ -181,12 +192,16 @@ impl Home {
         Ok((moons, skipped))
     }
 
-    /// Persists a planet or moon the node accepted (an update, or a new moon).
+    /// Persists a planet or moon the node accepted (an update, or a new moon). Writing the
+    /// planet drops its legacy name, so an old copy cannot shadow the new one.
     pub fn save_world(&self, world: &World) -> HomeResult<()> {
         let mut bytes = Vec::new();
         world.emit(&mut bytes);
         match world.world_type {
-            WorldType::Planet => self.write("planet", &bytes, false),
+            WorldType::Planet => {
+                self.write("planet", &bytes, false)?;
+                remove_file(&self.path(LEGACY_PLANET))
+            }
             WorldType::Moon => write_file(
                 &self.moons_dir().join(format!("{:016x}.moon", world.id)),
                 &bytes,
@@ -195,9 +210,16 @@ impl Home {
         }
     }
 
-    /// Removes a moon file (deorbit).
+    /// Forgets a custom planet (back to the built-in one): `planet` and its legacy name.
+    pub fn remove_planet(&self) -> HomeResult<()> {
+        remove_file(&self.path(LEGACY_PLANET))?;
+        remove_file(&self.path("planet"))
+    }
+
+    /// Removes a moon (deorbit): its file under every spelling of its id (case, leading
+    /// zeros), since the reference would load any of them.
     pub fn remove_moon(&self, id: u64) -> HomeResult<()> {
-        remove_file(&self.moons_dir().join(format!("{id:016x}.moon")))
+        remove_aliases(&self.moons_dir(), id, ".moon").map(drop)
     }
 
     /// The networks joined (`networks.d/<nwid>.conf`), sorted.
@@ -234,9 +256,13 @@ impl Home {
         write_file(&self.network_path(nwid, ".conf"), dictionary, false)
     }
 
-    /// Forgets a network (leave): its config; its local settings stay, as the reference's.
+    /// Forgets a network (leave) as the reference does: its local settings and its config,
+    /// under every spelling of its id. The config (the join record) goes last, so an
+    /// interrupted leave leaves a joined network with default settings, never orphaned
+    /// settings that a later join would silently pick up again.
     pub fn forget_network(&self, nwid: NetworkId) -> HomeResult<()> {
-        remove_file(&self.network_path(nwid, ".conf"))
+        remove_aliases(&self.networks_dir(), nwid.0, ".local.conf")?;
+        remove_aliases(&self.networks_dir(), nwid.0, ".conf").map(drop)
     }
 
     /// Per-network local settings (`networks.d/<nwid>.local.conf`); defaults when absent.
@@ -303,33 +329,6 @@ fn ensure_private_dir(path: &Path) -> HomeResult<()> {
                 .map_err(|e| failed(path, "cannot create", e))
         }
         Err(e) => Err(failed(path, "cannot inspect", e)),
-    }
-}
-
-fn read_file(path: &Path) -> HomeResult<Option<Vec<u8>>> {
-    read_object_file(path).map_err(|e| failed(path, "cannot read", e))
-}
-
-/// Atomic write; a secret file is 0600 before its content is visible under its name.
-fn write_file(path: &Path, bytes: &[u8], secret: bool) -> HomeResult<()> {
-    write_atomically(path, bytes).map_err(|e| failed(path, "cannot write", e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = if secret { 0o600 } else { 0o644 };
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(|e| failed(path, "cannot set permissions of", e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    Ok(())
-}
-
-fn remove_file(path: &Path) -> HomeResult<()> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(failed(path, "cannot remove", e)),
     }
 }
 

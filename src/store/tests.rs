@@ -1,4 +1,5 @@
-//! Home directory tests: layout, round trips, refusals (symlinks, bad files), permissions.
+//! Home directory tests: layout, round trips, refusals (symlinks, bad files, oversized
+//! files, failing renames), permissions after replace, alias spellings.
 
 use super::*;
 
@@ -105,4 +106,121 @@ fn worlds_persist_and_reload() {
     assert!(moons.is_empty());
     assert_eq!(skipped, vec!["0000000000000001.moon".to_string()]);
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_oversized_file_fails_fast() {
+    let dir = temp_home("oversized");
+    let home = Home::open(&dir).unwrap();
+    let big = vec![b'x'; files::MAX_FILE_LEN as usize + 1];
+    fs::write(dir.join("planet"), &big).unwrap();
+    let err = home.planet().unwrap_err().to_string();
+    assert!(
+        err.contains("larger than 1 MiB") && err.contains("planet"),
+        "{err}"
+    );
+    // At the bound exactly, the read goes through.
+    fs::write(dir.join("local.conf"), &big[1..]).unwrap();
+    assert_eq!(
+        home.read("local.conf").unwrap().map(|b| b.len()),
+        Some(big.len() - 1)
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_failing_rename_is_an_error_naming_the_file_and_leaves_nothing_behind() {
+    let dir = temp_home("rename");
+    let home = Home::open(&dir).unwrap();
+    let nwid = NetworkId(0x8056_c2e2_1c00_0001);
+    // A non-empty directory where the file should go: rename(2) cannot replace it.
+    let blocker = dir.join("networks.d/8056c2e21c000001.conf");
+    fs::create_dir_all(blocker.join("inside")).unwrap();
+    let err = home
+        .save_network_config(nwid, b"v=1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("8056c2e21c000001.conf") && err.contains("rename"),
+        "{err}"
+    );
+    let leftovers: Vec<_> = fs::read_dir(dir.join("networks.d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn replacing_never_widens_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_home("modes");
+    let home = Home::open(&dir).unwrap();
+    let mode = |name: &str| fs::metadata(dir.join(name)).unwrap().permissions().mode() & 0o777;
+    // A secret replaced over a world-readable file ends up 0600.
+    fs::write(dir.join("authtoken.secret"), b"").unwrap();
+    fs::set_permissions(
+        dir.join("authtoken.secret"),
+        fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    home.auth_token().unwrap();
+    assert_eq!(mode("authtoken.secret"), 0o600);
+    home.write("authtoken.secret", b"again", true).unwrap();
+    assert_eq!(mode("authtoken.secret"), 0o600);
+    // A plain file the operator narrowed stays narrow; a new one is 0644; a wide one narrows.
+    home.write("local.conf", b"{}", false).unwrap();
+    assert_eq!(mode("local.conf"), 0o644);
+    fs::set_permissions(dir.join("local.conf"), fs::Permissions::from_mode(0o600)).unwrap();
+    home.write("local.conf", b"{ }", false).unwrap();
+    assert_eq!(mode("local.conf"), 0o600);
+    fs::set_permissions(dir.join("local.conf"), fs::Permissions::from_mode(0o666)).unwrap();
+    home.write("local.conf", b"{}", false).unwrap();
+    assert_eq!(mode("local.conf"), 0o644);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn planted_symlinks_are_refused_on_write_and_skipped_in_listings() {
+    let dir = temp_home("planted");
+    let home = Home::open(&dir).unwrap();
+    let outside = temp_home("planted-target");
+    fs::create_dir_all(&outside).unwrap();
+    let target = outside.join("victim");
+    fs::write(&target, b"untouched").unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("local.conf")).unwrap();
+    assert!(home.write("local.conf", b"{}", false).is_err());
+    assert!(home.read("local.conf").is_err());
+    assert_eq!(fs::read(&target).unwrap(), b"untouched");
+    // A planted moon link is skipped (and named), never followed; the others still load.
+    std::os::unix::fs::symlink(&target, dir.join("moons.d/0000000000000002.moon")).unwrap();
+    let (moons, skipped) = home.moons().unwrap();
+    assert!(moons.is_empty());
+    assert_eq!(skipped, vec!["0000000000000002.moon".to_string()]);
+    // Removing a moon removes the link itself, never its target.
+    home.remove_moon(2).unwrap();
+    assert!(!dir.join("moons.d/0000000000000002.moon").exists());
+    assert_eq!(fs::read(&target).unwrap(), b"untouched");
+    fs::remove_dir_all(&dir).unwrap();
+    fs::remove_dir_all(&outside).unwrap();
+}
+
+#[test]
+fn id_spellings_are_recognised_exactly() {
+    use files::spells_id;
+    assert!(spells_id("000000000000abcd.moon", 0xabcd, ".moon"));
+    assert!(spells_id("000000000000ABCD.moon", 0xabcd, ".moon"));
+    assert!(spells_id("AbCd.moon", 0xabcd, ".moon"));
+    assert!(spells_id("0000000000000000000abcd.moon", 0xabcd, ".moon"));
+    assert!(spells_id("0.conf", 0, ".conf"));
+    assert!(!spells_id("abce.moon", 0xabcd, ".moon"));
+    assert!(!spells_id(".moon", 0, ".moon"));
+    assert!(!spells_id("abcd.local.conf", 0xabcd, ".conf"));
+    assert!(!spells_id("+abcd.moon", 0xabcd, ".moon"));
+    assert!(!spells_id("10000000000000000abcd.moon", 0xabcd, ".moon"));
+    assert!(!spells_id("abcd.moon.tmp", 0xabcd, ".moon"));
 }
