@@ -178,8 +178,8 @@ pub(crate) async fn join(
     Ok(Json(object(&app, nwid).await?))
 }
 
-/// Leaves a network and forgets its stored config (its local settings stay, as the
-/// reference's). 404 when neither the node nor the home had it.
+/// Leaves a network and forgets its stored config and local settings, as the reference
+/// does. 404 when neither the node nor the home had it.
 pub(crate) async fn leave(
     State(app): State<App>,
     path: Result<Path<String>, PathRejection>,

@@ -34,6 +34,7 @@ use ztrs_platform::udp::{FamilyMode, MAX_BATCH, RecvMeta, UdpUnderlay};
 
 use super::attachment::Attachment;
 use super::clock::EpochClock;
+use super::events::{self, EventHub};
 use super::handle::{Command, ServiceHandle, Shared};
 use super::impair::{Impairer, Impairment};
 use super::stats::StatsCells;
@@ -61,7 +62,8 @@ const BUFFER_POOL_LEN: usize = 256;
 /// Tunables of a service; [`ServiceOptions::default`] suits a member or a root.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ServiceOptions {
-    /// Capacity of the event channel; events beyond it are dropped and counted.
+    /// Capacity of the event channel; events beyond it are dropped and counted. Also the
+    /// ring of [`ServiceHandle::subscribe`] subscriptions (rounded up to a power of two).
     pub event_capacity: usize,
     /// Capacity of the command channel (senders wait for room).
     pub command_capacity: usize,
@@ -116,6 +118,7 @@ pub fn spawn_attached(
     let address = node.address();
     let local_addr = socket.local_addr();
     let (event_tx, event_rx) = mpsc::channel(options.event_capacity.max(1));
+    let (hub, subscriptions) = events::channel(options.event_capacity);
     let (command_tx, command_rx) = mpsc::channel(options.command_capacity.max(1));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stats = Arc::new(StatsCells::default());
@@ -141,6 +144,7 @@ pub fn spawn_attached(
         stop: stop_rx,
         events: event_tx,
         events_open: true,
+        hub,
         stats: Arc::clone(&stats),
         outbound: VecDeque::new(),
         outbound_capacity: options.transmit_queue.max(MAX_BATCH),
@@ -166,6 +170,7 @@ pub fn spawn_attached(
         task: Mutex::new(Some(task)),
         stats,
         shutdown_timeout: options.shutdown_timeout,
+        subscriptions,
     });
     Ok((
         ServiceHandle {
@@ -199,6 +204,8 @@ struct Driver {
     stop: watch::Receiver<bool>,
     events: mpsc::Sender<Event>,
     events_open: bool,
+    /// Subscribers' broadcast ring (lifecycle events, never frames; never waits).
+    hub: EventHub,
     stats: Arc<StatsCells>,
     /// Datagrams the node produced that the kernel has not taken yet, in order.
     outbound: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -408,6 +415,7 @@ impl Driver {
 
     /// Hands an event to the channel without waiting.
     fn deliver(&mut self, event: Event) {
+        self.hub.publish_node(&event);
         if !self.events_open {
             StatsCells::add(&self.stats.events_unobserved, 1);
             return;
@@ -539,7 +547,9 @@ impl Driver {
             Command::Deorbit { moon_id } => self.node.deorbit(moon_id),
             Command::Inspect(job) => job(&self.node),
             Command::InspectMut(job) => {
+                let membership = self.hub.membership(&self.node);
                 job(&mut self.node, now_ms);
+                self.hub.publish_membership_changes(membership, &self.node);
                 // The change may have joined or left a network.
                 if let Some(attachment) = self.attachment.as_mut() {
                     attachment.sync(&mut self.node, now_ms);

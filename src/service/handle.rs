@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::attachment::Attachment;
+use super::events::{Subscription, SubscriptionSource};
 use super::stats::{ServiceStats, StatsCells};
 use crate::node::{Node, SendError};
 use crate::wire::Address;
@@ -108,6 +109,8 @@ pub(crate) struct Shared {
     pub(crate) task: Mutex<Option<JoinHandle<()>>>,
     pub(crate) stats: Arc<StatsCells>,
     pub(crate) shutdown_timeout: Duration,
+    /// Hands out event subscriptions without keeping the driver's channel open.
+    pub(crate) subscriptions: SubscriptionSource,
 }
 
 /// A handle to a running service. Clones share the service; when the last clone is dropped
@@ -147,6 +150,13 @@ impl ServiceHandle {
     /// True once the driver loop has ended.
     pub fn is_stopped(&self) -> bool {
         self.commands.is_closed()
+    }
+
+    /// Follows the service's lifecycle events from now on (see [`Subscription`]): a bounded,
+    /// lossy queue per subscriber that never blocks the driver or other subscribers; it ends
+    /// when the service stops.
+    pub fn subscribe(&self) -> Subscription {
+        self.shared.subscriptions.subscribe()
     }
 
     /// Sends an ECHO to `to` (the reply arrives as a node event).
