@@ -59,10 +59,11 @@ impl SocketMeta {
     }
 
     /// Folds a state change into the flags: a peer FIN, or an end that was not orderly.
-    pub fn observe_state(&mut self, state: tcp::State) {
+    /// True if `state` is a transition (it differs from the last one seen).
+    pub fn observe_state(&mut self, state: tcp::State) -> bool {
         use tcp::State::*;
         if state == self.last_state {
-            return;
+            return false;
         }
         match state {
             Established => self.established = true,
@@ -76,6 +77,7 @@ impl SocketMeta {
             _ => {}
         }
         self.last_state = state;
+        true
     }
 }
 
@@ -300,9 +302,10 @@ impl NetworkStack {
                 break;
             }
         }
-        if changed {
-            self.observe_states();
-        }
+        // smoltcp reports "changed" for every packet a socket took, so that alone would
+        // send every poll of a bulk transfer through the listener and closing review; only
+        // an actual TCP state transition needs it.
+        let changed = changed && self.observe_states();
         self.next_poll_ms = self.poll_at(now);
         changed
     }
@@ -330,14 +333,17 @@ impl NetworkStack {
     }
 
     /// Records state transitions of TCP sockets (peer FIN, reset) in their metadata.
-    fn observe_states(&mut self) {
+    /// True if some TCP socket changed state since the last look.
+    fn observe_states(&mut self) -> bool {
+        let mut any = false;
         for (handle, meta) in self.meta.iter_mut() {
             if matches!(meta.role, Role::Udp { .. } | Role::UdpDraining) {
                 continue;
             }
             let state = self.sockets.get::<tcp::Socket>(*handle).state();
-            meta.observe_state(state);
+            any |= meta.observe_state(state);
         }
+        any
     }
 }
 
