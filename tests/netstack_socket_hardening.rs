@@ -194,6 +194,25 @@ async fn h3_4_udp_close_is_idempotent_concurrent_and_wakes_receivers() {
     let (a, b) = (&lab.members[0], &lab.members[1]);
     let socket = Arc::new(b.netstack.bind_udp(v4(b, 7130)).unwrap());
     let peer = a.netstack.bind_udp("0.0.0.0:0".parse().unwrap()).unwrap();
+    // UDP is not retransmitted: warm the path (ARP, peer paths) on another port first, so
+    // the single datagram below cannot be lost to a resolution still in progress.
+    let warm = b.netstack.bind_udp(v4(b, 7131)).unwrap();
+    let warmed = async {
+        loop {
+            peer.send_to(b"warm", v4(b, 7131)).await.unwrap();
+            let mut buf = [0u8; 8];
+            if timeout(Duration::from_millis(300), warm.recv_from(&mut buf))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+        }
+    };
+    timeout(BOUND, warmed)
+        .await
+        .expect("the path to b carries UDP");
+    drop(warm);
     // A receiver waits on the socket (it got one datagram, then waits for the next).
     let receiver = {
         let socket = socket.clone();
@@ -203,9 +222,10 @@ async fn h3_4_udp_close_is_idempotent_concurrent_and_wakes_receivers() {
             socket.recv_from(&mut buf).await
         })
     };
+    let before = b.netstack.counters().udp_datagrams_received;
     peer.send_to(b"one", v4(b, 7130)).await.unwrap();
     eventually("the receiver got its datagram", BOUND, || async {
-        b.netstack.counters().udp_datagrams_received >= 1
+        b.netstack.counters().udp_datagrams_received > before
     })
     .await;
     let barrier = Arc::new(tokio::sync::Barrier::new(8));
