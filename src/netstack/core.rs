@@ -36,6 +36,9 @@ pub struct NetstackCounters {
     pub tcp_accepted: u64,
     /// Handshakes refused (reset) because a listener's backlog was full (H1.6).
     pub listen_backlog_full: u64,
+    /// Connection requests (SYN) dropped because the listener's backlog had no room for
+    /// another handshake; the client retransmits (`syn_gate`).
+    pub syn_dropped: u64,
     /// Sockets refused because a network had `max_tcp_sockets` already.
     pub tcp_socket_limit: u64,
     /// Dropped streams that did not finish closing within the linger time (aborted).

@@ -25,6 +25,7 @@ mod handle;
 mod listener;
 pub(crate) mod network;
 mod resolve;
+pub(crate) mod syn_gate;
 mod tcp;
 pub(crate) mod udp;
 
@@ -35,5 +36,6 @@ pub use dialer::DualUdp;
 pub use handle::Netstack;
 pub use listener::TcpListener;
 pub use resolve::{ATTEMPT_DELAY, Name, parse_name};
+pub use syn_gate::{Syn, bare_syn};
 pub use tcp::{OwnedReadHalf, OwnedWriteHalf, TcpStream};
 pub use udp::UdpSocket;

@@ -106,6 +106,9 @@ pub(crate) struct NetworkStack {
     pub closing: usize,
     /// When smoltcp next wants a poll (node ms).
     pub next_poll_ms: Option<u64>,
+    /// Destinations of the SYNs queued since the last poll (each will take a LISTEN
+    /// socket; `syn_gate`). Cleared by every poll, so bounded by the device's rx queue.
+    pub queued_syns: Vec<std::net::SocketAddr>,
     frame: Vec<u8>,
     packet: Vec<u8>,
 }
@@ -149,6 +152,7 @@ impl NetworkStack {
             review_wanted: false,
             closing: 0,
             next_poll_ms: Some(now_ms),
+            queued_syns: Vec::new(),
             frame: Vec::with_capacity(10_240),
             packet: Vec::with_capacity(10_240),
         };
@@ -209,13 +213,22 @@ impl NetworkStack {
         self.config().addresses.iter().map(|(ip, _)| *ip)
     }
 
-    /// A frame the node delivered: through the boundary into the stack's queue. `emit`
-    /// gets frames for the node (ARP replies and the like).
-    pub fn deliver(&mut self, now_ms: u64, frame: &[u8], emit: &mut dyn FnMut(&[u8])) {
+    /// A frame the node delivered: through the boundary, then, if `admit` takes the IP
+    /// packet, into the stack's queue. `emit` gets frames for the node (ARP replies and the
+    /// like).
+    pub fn deliver(
+        &mut self,
+        now_ms: u64,
+        frame: &[u8],
+        admit: &mut dyn FnMut(&mut NetworkStack, &[u8]) -> bool,
+        emit: &mut dyn FnMut(&[u8]),
+    ) {
         let outcome = self.boundary.from_network(now_ms, frame, &mut self.frame);
         match outcome {
             FromNetwork::ToTun(range) => {
-                if let Some(packet) = frame.get(range) {
+                if let Some(packet) = frame.get(range)
+                    && admit(self, packet)
+                {
                     self.device.push_rx(packet);
                     self.needs_poll = true;
                 }
@@ -285,6 +298,8 @@ impl NetworkStack {
             {
                 changed = true;
             }
+            // Every queued SYN has met its socket (or smoltcp's reset).
+            self.queued_syns.clear();
             while let Some(packet) = self.device.pop_tx() {
                 if filter.is_some_and(|drop| drop(&packet)) {
                     self.device.recycle(packet);

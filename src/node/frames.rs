@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 
 use super::filter::{Direction, FrameInfo, filter_frame};
+use super::frame_class::frame_class;
 use super::send::SendOptions;
 use super::verbs::Rx;
 use super::{Event, Node};
@@ -324,10 +325,11 @@ impl Node {
             payload,
         }
         .emit(&mut out);
-        if self
-            .send_verb(now, to, Verb::Frame, &out, SendOptions::bulk())
-            .is_ok()
-        {
+        let options = SendOptions {
+            class: frame_class(header.ethertype, payload),
+            ..SendOptions::bulk()
+        };
+        if self.send_verb(now, to, Verb::Frame, &out, options).is_ok() {
             self.frames.counters.unicast_sent += 1;
         }
         self.frames.scratch = out;

@@ -34,6 +34,7 @@ mod contact;
 mod counters;
 mod credentials;
 pub mod filter;
+mod frame_class;
 mod frames;
 mod multicast;
 mod network;
@@ -56,6 +57,7 @@ use std::net::{IpAddr, SocketAddr};
 
 pub use constants::*;
 pub use counters::Counters;
+pub use frame_class::is_control_frame;
 pub use frames::{
     FrameCounters, MAX_MEMBERS_PER_GROUP, MAX_MULTICAST_GROUPS, MAX_PEER_COMS,
     ZT_MULTICAST_LIKE_EXPIRE,
@@ -492,6 +494,11 @@ impl Node {
     /// The moons held (not those still wanted).
     pub fn moons(&self) -> &[World] {
         self.topology.moons()
+    }
+
+    /// The ids of moons asked for (orbited) but not received yet.
+    pub fn awaited_moons(&self) -> Vec<u64> {
+        self.topology.orbits().iter().map(|o| o.moon_id).collect()
     }
 
     /// Counters of everything dropped (and a few things done).

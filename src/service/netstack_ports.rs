@@ -18,6 +18,7 @@ use super::attachment::Attachment;
 use crate::dataplane::BoundaryConfig;
 use crate::netstack::core::{Inner, Shared};
 use crate::netstack::network::NetworkStack;
+use crate::netstack::syn_gate;
 use crate::netstack::udp::attach_bindings;
 use crate::node::{NetworkStatus, Node};
 use crate::wire::NetworkId;
@@ -102,14 +103,20 @@ impl Attachment for NetstackPorts {
 
     fn deliver(&mut self, node: &mut Node, now_ms: u64, nwid: NetworkId, frame: &[u8]) {
         let shared = self.shared.clone();
-        let mut inner = shared.lock();
+        let mut guard = shared.lock();
+        let inner = &mut *guard;
         let Some(stack) = inner.stacks.get_mut(&nwid.0) else {
             inner.counters.frames_without_stack += 1;
             return;
         };
-        stack.deliver(now_ms, frame, &mut |reply| {
-            node.handle_frame(now_ms, nwid, reply)
-        });
+        let (listeners, counters) = (&inner.listeners, &mut inner.counters);
+        let config = &shared.config;
+        stack.deliver(
+            now_ms,
+            frame,
+            &mut |stack, packet| syn_gate::admit(stack, listeners, counters, config, packet),
+            &mut |reply| node.handle_frame(now_ms, nwid, reply),
+        );
         if stack.device.rx_len() >= RX_BATCH {
             poll_stack(stack, &shared, node, now_ms);
         }
