@@ -348,8 +348,19 @@ fn moons_and_the_controller_through_the_cli() {
         "{}",
         orbit.stderr
     );
+    // The reference lists an awaited moon with "waiting": true until it arrives.
+    let awaited: Value = serde_json::from_str(&cli(&daemon, &["listmoons"]).stdout).unwrap();
+    assert_eq!(awaited.as_array().map(Vec::len), Some(1), "{awaited}");
+    assert_eq!(awaited[0]["id"], "000000deadbeef00", "{awaited}");
+    assert_eq!(awaited[0]["waiting"], true, "{awaited}");
     let deorbit = cli(&daemon, &["deorbit", "deadbeef00"]);
     assert_eq!(deorbit.code, 1);
+    let after: Value = serde_json::from_str(&cli(&daemon, &["listmoons"]).stdout).unwrap();
+    assert_eq!(
+        after,
+        serde_json::json!([]),
+        "deorbit cancels the awaited orbit"
+    );
     assert!(
         deorbit.stdout.starts_with("404 deorbit {"),
         "{}",

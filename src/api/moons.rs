@@ -118,13 +118,16 @@ async fn held(app: &App, id: u64) -> Result<Option<World>, ApiError> {
         .await?)
 }
 
+/// The moons held, then those awaited (`"waiting": true`), as the reference lists them.
 pub(crate) async fn list(State(app): State<App>) -> Result<Json<Value>, ApiError> {
-    let moons = app
+    let (moons, awaited) = app
         .daemon
         .handle
-        .inspect(|node| node.moons().to_vec())
+        .inspect(|node| (node.moons().to_vec(), node.awaited_moons()))
         .await?;
-    Ok(Json(Value::Array(moons.iter().map(moon_json).collect())))
+    let held = moons.iter().map(moon_json);
+    let waiting = awaited.into_iter().map(waiting_json);
+    Ok(Json(Value::Array(held.chain(waiting).collect())))
 }
 
 pub(crate) async fn show(
