@@ -270,6 +270,22 @@ fn private_network_authorization() {
     );
     assert!(controller.members_to_push(NOW + 200_000, nwid).is_empty());
 
+    // A member never authorized holds no certificate: nothing to revoke.
+    let never = identity("b/identity.public");
+    controller
+        .update_member(
+            NOW + 1400,
+            nwid,
+            never.address(),
+            &json!({"authorized": false}),
+        )
+        .unwrap();
+    assert!(
+        controller
+            .revocation_for(NOW + 1500, nwid, never.address())
+            .is_none()
+    );
+
     // Deauthorize: denied again, and a signed COM revocation is available.
     controller
         .update_member(NOW + 1500, nwid, a.address(), &json!({"authorized": false}))

@@ -417,13 +417,19 @@ impl Controller {
     }
 
     /// A signed COM revocation for `target` (threshold `now`, fast propagate), sent to online
-    /// members after `target` was deauthorized (7.7).
+    /// members after `target` was deauthorized (7.7). None for a member that was never
+    /// authorized: it holds no certificate to revoke, and a threshold of `now` would refuse
+    /// the certificate it gets if it is authorized within the same millisecond.
     pub fn revocation_for(
         &self,
         now: i64,
         network_id: NetworkId,
         target: Address,
     ) -> Option<Revocation> {
+        let member = self.store.get_member(network_id, target).ok().flatten()?;
+        if member.last_authorized_time == 0 {
+            return None;
+        }
         let mut id = [0u8; 4];
         random_bytes(&mut id);
         let mut revocation = Revocation::new(
