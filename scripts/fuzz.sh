@@ -24,7 +24,9 @@ cargo +nightly fuzz build -O
 
 mkdir -p results
 summary="results/last-run.txt"
-printf '%-22s %10s %8s %8s %s\n' target execs cov ft status > "$summary"
+# cov_half is the coverage after half of the run's executions: when it equals cov, the second
+# half found nothing new (the plateau the campaign in docs/FUZZING.md looks for).
+printf '%-22s %10s %8s %8s %8s %s\n' target execs cov_half cov ft status > "$summary"
 failed=0
 for target in "${targets[@]}"; do
     corpus="corpus/${target}"
@@ -43,7 +45,14 @@ for target in "${targets[@]}"; do
     execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -n 1)
     cov=$(sed -nE 's/.*cov: ([0-9]+).*/\1/p' <<<"$done_line")
     ft=$(sed -nE 's/.*ft: ([0-9]+).*/\1/p' <<<"$done_line")
-    printf '%-22s %10s %8s %8s %s\n' "$target" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$status" | tee -a "$summary"
+    cov_half=$(awk -v half="$(( ${execs:-0} / 2 ))" '
+        /^#[0-9]+/ && /cov: / {
+            n = substr($1, 2) + 0
+            if (n > half) exit
+            for (i = 1; i < NF; i++) if ($i == "cov:") c = $(i + 1)
+        }
+        END { print (c == "" ? "?" : c) }' "$log")
+    printf '%-22s %10s %8s %8s %8s %s\n' "$target" "${execs:-?}" "$cov_half" "${cov:-?}" "${ft:-?}" "$status" | tee -a "$summary"
     if [ "$status" = CRASH ]; then
         tail -n 30 "$log" >&2
     fi
