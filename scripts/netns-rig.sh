@@ -8,6 +8,10 @@
 #   netns-rig.sh up <rig> <members>   build and start; prints the env file's path
 #   netns-rig.sh env <rig>            print the rig's state (shell-sourceable)
 #   netns-rig.sh down <rig>           stop everything and remove it (idempotent)
+#   netns-rig.sh stop <rig> <n> [kill]  stop node n (SIGTERM, bounded; `kill`: SIGKILL at once,
+#                                     a crash) and wait until it is gone
+#   netns-rig.sh start <rig> <n>...   start stopped nodes again (with this call's environment)
+#                                     and wait until the rig is ready again; rewrites the env file
 #
 # Environment: RIG_BASE (state root, default /tmp/ztrs-rig), ZTRS_BIN, RIG_TIMEOUT (seconds
 # from starting the daemons to ready, default 20), RUST_LOG (passed to the daemons),
@@ -113,6 +117,52 @@ rig_env() {
     done
 }
 
+# rig_stop_node <rig> <n> [kill]: stops node n and waits (bounded) until it has exited.
+rig_stop_node() {
+    local rig=$1 n=$2 how=${3:-term} state pid
+    state=$(rig_base_dir)/$rig
+    [[ -f $state/env ]] || die "no rig $rig (no $state/env)"
+    pid=$(rig_node_pid "$state" "$n") || die "node h$n of rig $rig is not running"
+    case $how in
+    kill)
+        kill -KILL "$pid" 2>/dev/null || true
+        wait_until 5 all_pids_gone "$pid" || die "node h$n (pid $pid) survived SIGKILL"
+        ;;
+    term) stop_pids "${RIG_STOP_GRACE:-5}" "$pid" ;;
+    *) usage ;;
+    esac
+    say "node h$n of rig $rig stopped ($how)"
+}
+
+# rig_restart_nodes <rig> <n>...: starts the nodes again in their namespaces and waits until
+# the root listens (if it was restarted) and every member is ready (interfaces, addresses,
+# pings); then rewrites the env file, whose pids changed.
+rig_restart_nodes() {
+    local rig=$1 n state timeout_s=${RIG_TIMEOUT:-20} MEMBERS NWID ZTRS_BIN
+    shift
+    state=$(rig_base_dir)/$rig
+    [[ -f $state/env ]] || die "no rig $rig (no $state/env)"
+    # The rig's own values, read in a subshell so nothing else of the env file leaks in.
+    # shellcheck disable=SC1091
+    read -r MEMBERS NWID ZTRS_BIN < <(source "$state/env" && printf '%s %s %s\n' "$MEMBERS" "$NWID" "$ZTRS_BIN")
+    for n in "$@"; do
+        if ! [[ $n =~ ^[0-9]+$ ]] || ((n > MEMBERS)); then
+            die "rig $rig has no node h$n"
+        fi
+        ! rig_node_pid "$state" "$n" >/dev/null || die "node h$n of rig $rig is still running"
+    done
+    for n in "$@"; do
+        rig_start_node "$ZTRS_BIN" "$rig" "$state" "$n"
+        if ((n == 0)); then
+            wait_until "$timeout_s" rig_root_settled "$rig" "$state" || true
+            rig_root_listening "$rig" || die "root did not listen again within ${timeout_s}s"
+        fi
+    done
+    rig_wait_ready "$rig" "$state" "$MEMBERS" "$timeout_s" || die "rig $rig not ready after restarting h$*"
+    rig_write_env "$rig" "$state" "$MEMBERS" "$ZTRS_BIN" "$NWID"
+    say "nodes h$* of rig $rig started again"
+}
+
 main() {
     (($# >= 2)) || usage
     local command=$1 rig=$2
@@ -132,6 +182,16 @@ main() {
     env)
         (($# == 2)) || usage
         rig_env "$rig"
+        ;;
+    stop)
+        (($# == 3 || $# == 4)) || usage
+        require_root
+        rig_stop_node "$rig" "$3" "${4:-term}"
+        ;;
+    start)
+        (($# >= 3)) || usage
+        require_root
+        rig_restart_nodes "$rig" "${@:3}"
         ;;
     *) usage ;;
     esac

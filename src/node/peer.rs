@@ -107,12 +107,13 @@ impl Peer {
             .position(|p| p.remote == *remote && p.local == *local)
     }
 
-    /// The best non-expired path (lowest quality score).
+    /// The best non-expired path: one not [superseded](Peer::superseded) first, then the
+    /// lowest quality score.
     pub(crate) fn best_path(&self, now: u64) -> Option<&Path> {
         self.paths
             .iter()
             .filter(|p| !p.expired(now))
-            .min_by_key(|p| p.quality(now))
+            .min_by_key(|p| (self.superseded(p, now), p.quality(now)))
     }
 
     /// The best non-expired path of the address family of `like`.
@@ -120,7 +121,22 @@ impl Peer {
         self.paths
             .iter()
             .filter(|p| !p.expired(now) && p.remote.is_ipv4() == v4)
-            .min_by_key(|p| p.quality(now))
+            .min_by_key(|p| (self.superseded(p, now), p.quality(now)))
+    }
+
+    /// True when the peer is heard on a live path of the same family that was learned after
+    /// `path` last received anything: the peer moved to a new underlay address (roaming), and
+    /// `path`, although still inside its alive horizon, most likely leads nowhere. Without
+    /// this, replies keep going to the old address until it stops counting as alive
+    /// (`ZT_PATH_ALIVE_TIMEOUT`, 19 s) and a TCP session over the network stalls that long.
+    /// It corrects itself: anything received on `path` again clears it.
+    fn superseded(&self, path: &Path, now: u64) -> bool {
+        self.paths.iter().any(|newer| {
+            newer.remote.is_ipv4() == path.remote.is_ipv4()
+                && newer.created > path.last_receive
+                && newer.last_receive > path.last_receive
+                && newer.alive(now)
+        })
     }
 
     /// Whether any path is usable for sending.
@@ -325,6 +341,38 @@ mod tests {
         let late = super::super::constants::ZT_PEER_PATH_EXPIRATION;
         assert!(p.best_path(late).is_none());
         assert!(!p.has_live_path(late));
+    }
+
+    #[test]
+    fn a_path_learned_after_the_old_one_went_silent_takes_over_until_the_old_one_speaks() {
+        let mut p = peer(1, 0);
+        let local = sa("0.0.0.0:0");
+        p.learn_path(local, sa("10.0.0.1:1"), 1_000, 8);
+        p.paths[0].latency = Some(1);
+        // The peer roams: its packets now come from 10.0.0.9 (slower), the old path is silent.
+        p.learn_path(local, sa("10.0.0.9:1"), 1_500, 8);
+        p.paths[1].latency = Some(20);
+        p.paths[1].last_receive = 2_000;
+        assert!(
+            p.paths[0].alive(2_000),
+            "the old path still counts as alive"
+        );
+        assert_eq!(p.best_path(2_000).map(|x| x.remote), Some(sa("10.0.0.9:1")));
+        assert_eq!(
+            p.best_path_in_family(2_000, true).map(|x| x.remote),
+            Some(sa("10.0.0.9:1"))
+        );
+        // The old path is heard again: latency decides once more.
+        p.paths[0].last_receive = 2_100;
+        assert_eq!(p.best_path(2_100).map(|x| x.remote), Some(sa("10.0.0.1:1")));
+        // Another family never supersedes.
+        let mut q = peer(2, 0);
+        q.learn_path(local, sa("10.0.0.1:1"), 1_000, 8);
+        q.learn_path(sa("[::]:0"), sa("[2001:db8::1]:1"), 1_500, 8);
+        q.paths[0].latency = Some(1);
+        q.paths[1].latency = Some(20);
+        q.paths[1].last_receive = 2_000;
+        assert_eq!(q.best_path(2_000).map(|x| x.remote), Some(sa("10.0.0.1:1")));
     }
 
     #[test]

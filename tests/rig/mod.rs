@@ -1,8 +1,10 @@
 //! The network-namespace rig for end-to-end tests: `scripts/netns-rig.sh` builds a switch
 //! namespace, a root + controller and N members running the real `ztrs` binary, and this
 //! module drives it: commands inside namespaces, the control API, waits on observable
-//! conditions with deadlines (never fixed sleeps), and teardown on drop (also when a test
-//! fails). Needs root (CI runs as root); a missing privilege fails loudly, never skips.
+//! conditions with deadlines (never fixed sleeps), node crashes and restarts
+//! ([`Rig::kill9`], [`Rig::stop`], [`Rig::start`]), checksummed background transfers
+//! ([`Transfer`]), and teardown on drop (also when a test fails). Needs root (CI runs as
+//! root); a missing privilege fails loudly, never skips.
 
 #![allow(dead_code)]
 
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 
 static NEXT_RIG: AtomicU32 = AtomicU32::new(0);
 
+const TRAFFIC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rig/traffic.py");
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -22,6 +26,8 @@ fn repo() -> PathBuf {
 pub struct Rig {
     pub name: String,
     env: HashMap<String, String>,
+    /// The environment every daemon was started with (kept for restarts).
+    daemon_env: Vec<(String, String)>,
 }
 
 impl Rig {
@@ -42,6 +48,10 @@ impl Rig {
         let mut rig = Rig {
             name,
             env: HashMap::new(),
+            daemon_env: daemon_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         let output = command.output().expect("run netns-rig.sh");
         assert!(
@@ -52,6 +62,52 @@ impl Rig {
         );
         rig.reload_env();
         rig
+    }
+
+    /// Kills node `n` with SIGKILL (a crash: no shutdown, no cleanup) and waits until it
+    /// has exited.
+    pub fn kill9(&self, n: usize) {
+        self.rig_command(&["stop", &self.name, &n.to_string(), "kill"], &[]);
+    }
+
+    /// Stops node `n` with SIGTERM (bounded) and waits until it has exited.
+    pub fn stop(&self, n: usize) {
+        self.rig_command(&["stop", &self.name, &n.to_string()], &[]);
+    }
+
+    /// Starts the stopped nodes `nodes` again, with the rig's daemon environment plus
+    /// `extra_env` (later entries win), and waits until the rig is ready again (the root
+    /// listens, every member has its addresses and pings every other member).
+    pub fn start(&mut self, nodes: &[usize], extra_env: &[(&str, &str)]) {
+        let mut env: Vec<(String, String)> = self.daemon_env.clone();
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let numbers: Vec<String> = nodes.iter().map(usize::to_string).collect();
+        let mut args = vec!["start", self.name.as_str()];
+        args.extend(numbers.iter().map(String::as_str));
+        self.rig_command(&args, &env);
+        self.reload_env();
+    }
+
+    /// Runs `netns-rig.sh args` with `env`, asserting success.
+    fn rig_command(&self, args: &[&str], env: &[(String, String)]) {
+        let output = Command::new("bash")
+            .arg(repo().join("scripts/netns-rig.sh"))
+            .args(args)
+            .env("ZTRS_BIN", env!("CARGO_BIN_EXE_ztrs"))
+            .env("RIG_TIMEOUT", "40")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run netns-rig.sh");
+        assert!(
+            output.status.success(),
+            "netns-rig.sh {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     /// Re-reads the rig's env file (after a restart, PIDs change).
@@ -185,6 +241,110 @@ impl Drop for Rig {
             .arg(repo().join("scripts/netns-rig.sh"))
             .args(["down", &self.name])
             .output();
+    }
+}
+
+/// A checksummed TCP transfer (`traffic.py`) from one member to another over their ZT
+/// addresses, running in the background; the receiver's progress is readable meanwhile.
+pub struct Transfer {
+    receiver: Child,
+    sender: Child,
+    progress_file: String,
+    started: Instant,
+}
+
+/// What a finished transfer measured.
+pub struct Outcome {
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+impl Transfer {
+    /// Starts `mib` MiB from member `from` to member `to` on `port`, paced to `kib_per_s`
+    /// (0: as fast as TCP goes).
+    pub fn start(
+        rig: &Rig,
+        from: usize,
+        to: usize,
+        port: u16,
+        mib: u64,
+        kib_per_s: u64,
+    ) -> Transfer {
+        let progress_file = format!("{}/progress-{port}", rig.var("STATE"));
+        let to_ip = rig.zt_ip(to);
+        let port_text = port.to_string();
+        let receiver = rig.spawn(
+            to,
+            "python3",
+            &[
+                TRAFFIC,
+                "tcp-recv-progress",
+                &to_ip,
+                &port_text,
+                &progress_file,
+            ],
+        );
+        // The receiver writes 0 once it listens.
+        wait_until(Duration::from_secs(10), "the receiver to listen", || {
+            std::path::Path::new(&progress_file).exists()
+        });
+        let mib_text = mib.to_string();
+        let sender = if kib_per_s == 0 {
+            rig.spawn(
+                from,
+                "python3",
+                &[TRAFFIC, "tcp-send", &to_ip, &port_text, &mib_text],
+            )
+        } else {
+            let rate = kib_per_s.to_string();
+            rig.spawn(
+                from,
+                "python3",
+                &[
+                    TRAFFIC,
+                    "tcp-send-paced",
+                    &to_ip,
+                    &port_text,
+                    &mib_text,
+                    &rate,
+                ],
+            )
+        };
+        Transfer {
+            receiver,
+            sender,
+            progress_file,
+            started: Instant::now(),
+        }
+    }
+
+    /// Bytes the receiver has read so far.
+    pub fn received(&self) -> u64 {
+        std::fs::read_to_string(&self.progress_file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits until the receiver has read at least `bytes`.
+    pub fn wait_for(&self, bytes: u64, limit: Duration, what: &str) {
+        wait_until(limit, what, || self.received() >= bytes);
+    }
+
+    /// Waits for both ends; asserts byte count and SHA-256 match.
+    pub fn finish(self, what: &str) -> Outcome {
+        let sent = finish(self.sender, &format!("{what}: sender"));
+        let got = finish(self.receiver, &format!("{what}: receiver"));
+        assert_eq!(sent.trim(), got.trim(), "{what}: transfer differs");
+        let bytes = got
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        Outcome {
+            bytes,
+            seconds: self.started.elapsed().as_secs_f64(),
+        }
     }
 }
 

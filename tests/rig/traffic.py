@@ -3,6 +3,8 @@
 
 tcp-recv HOST PORT              accept one connection, read to EOF, print "<bytes> <sha256>"
 tcp-send HOST PORT MIB          send MIB MiB of seeded pseudo-random data, print the same
+tcp-recv-progress HOST PORT FILE  tcp-recv that also keeps the byte count so far in FILE
+tcp-send-paced HOST PORT MIB KIBPS  tcp-send at most KIBPS KiB/s (so faults land mid-transfer)
 udp-recv HOST PORT COUNT SECS   count datagrams until COUNT or SECS, print the count
 udp-send HOST PORT COUNT        send COUNT datagrams, 20 ms apart
 udp-echo HOST PORT SECS         answer every datagram with its own bytes for SECS seconds
@@ -15,6 +17,7 @@ inject KIND SRC DST             write one crafted packet that the kernel routes 
                                 ipv6-hop-by-hop (v4 or v6 addresses as the kind needs)
 """
 import hashlib
+import os
 import random
 import socket
 import struct
@@ -46,6 +49,58 @@ def tcp_recv(host, port):
             break
         digest.update(data)
         total += len(data)
+    print(total, digest.hexdigest())
+
+
+def tcp_recv_progress(host, port, progress_file):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    srv = socket.socket(family, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, int(port)))
+    srv.listen(1)
+    srv.settimeout(60)
+    write_progress(progress_file, 0)
+    conn, _ = srv.accept()
+    conn.settimeout(120)
+    digest, total, reported = hashlib.sha256(), 0, 0
+    while True:
+        data = conn.recv(1 << 20)
+        if not data:
+            break
+        digest.update(data)
+        total += len(data)
+        if total - reported >= 1 << 14:
+            write_progress(progress_file, total)
+            reported = total
+    write_progress(progress_file, total)
+    print(total, digest.hexdigest())
+
+
+def write_progress(path, total):
+    # Replace atomically so a reader never sees a half-written number.
+    with open(path + ".tmp", "w") as f:
+        f.write("%d\n" % total)
+    os.replace(path + ".tmp", path)
+
+
+def tcp_send_paced(host, port, mib, kib_per_s):
+    conn = connect_retry(host, port)
+    conn.settimeout(120)
+    digest, total = hashlib.sha256(), 0
+    start, rate = time.monotonic(), int(kib_per_s) * 1024
+    for chunk in block_stream(int(mib)):
+        for i in range(0, len(chunk), 1 << 14):
+            piece = chunk[i:i + (1 << 14)]
+            # Pacing, not waiting for a condition: the stream keeps to the asked rate.
+            ahead = (total + len(piece)) / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+            conn.sendall(piece)
+            digest.update(piece)
+            total += len(piece)
+    conn.shutdown(socket.SHUT_WR)
+    conn.recv(1)
+    conn.close()
     print(total, digest.hexdigest())
 
 
@@ -201,7 +256,8 @@ def inject(kind, src, dst):
 
 
 COMMANDS = {
-    "tcp-recv": tcp_recv, "tcp-send": tcp_send, "udp-recv": udp_recv, "udp-send": udp_send,
+    "tcp-recv": tcp_recv, "tcp-send": tcp_send, "tcp-recv-progress": tcp_recv_progress,
+    "tcp-send-paced": tcp_send_paced, "udp-recv": udp_recv, "udp-send": udp_send,
     "udp-echo": udp_echo, "socks5-udp": socks5_udp,
     "mcast-recv": mcast_recv, "mcast-send": mcast_send, "inject": inject,
 }
