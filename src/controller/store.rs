@@ -545,8 +545,17 @@ fn ensure_dir(path: &Path) -> StoreResult<()> {
     if !check_real_dir(path)? {
         fs::create_dir_all(path)?;
         check_real_dir(path)?;
+        // The new entry must be durable before a write under it is acknowledged.
+        if let Some(parent) = path.parent() {
+            sync_dir(parent)?;
+        }
     }
     Ok(())
+}
+
+/// Makes the creations, renames and removals in `dir` durable.
+fn sync_dir(dir: &Path) -> StoreResult<()> {
+    Ok(fs::File::open(dir)?.sync_all()?)
 }
 
 /// Reads an object file: no symlinks, at most [`MAX_OBJECT_FILE_LEN`] bytes (checked before
@@ -605,8 +614,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> StoreResult<()> {
         file.sync_all()?;
         drop(file);
         fs::rename(&tmp, path)?;
-        fs::File::open(dir)?.sync_all()?;
-        Ok(())
+        sync_dir(dir)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -675,6 +683,7 @@ impl Store for DirectoryStore {
         let _ = fs::remove_dir(self.networks_dir().join(network_id.to_string()));
         if existed {
             fs::remove_file(&path)?;
+            sync_dir(&self.networks_dir())?;
         }
         Ok(existed)
     }
@@ -718,6 +727,7 @@ impl Store for DirectoryStore {
             return Ok(false);
         }
         fs::remove_file(&path)?;
+        sync_dir(&self.members_dir(network_id))?;
         Ok(true)
     }
 }

@@ -24,12 +24,15 @@ use super::local_conf::LocalConf;
 use super::tun_ports::TunPorts;
 use super::userspace::UserspaceOptions;
 use super::{ServiceHandle, ServiceOptions, spawn_attached};
+use crate::controller::store::{Store, StoreError};
 use crate::controller::{Controller, DirectoryStore};
 use crate::dataplane::Policy;
 use crate::netstack::Netstack;
 use crate::node::{Event, NodeConfig};
 use crate::store::Home;
 use crate::wire::NetworkId;
+use crate::wire::netconf::NetworkConfig;
+use crate::wire::world::World;
 
 /// How the daemon was asked to run.
 #[derive(Clone, Debug)]
@@ -64,14 +67,13 @@ pub async fn run(
     let home = Home::open(&options.home).map_err(|e| e.to_string())?;
     let identity = home.load_or_create_identity().map_err(|e| e.to_string())?;
     let local = match home.read("local.conf").map_err(|e| e.to_string())? {
-        Some(bytes) => LocalConf::parse(&bytes)?,
+        Some(bytes) => LocalConf::parse(&bytes)
+            .map_err(|e| format!("{}: {e}", home.path("local.conf").display()))?,
         None => LocalConf::default(),
     };
     let planet = home.planet().map_err(|e| e.to_string())?;
-    let (moons, skipped) = home.moons().map_err(|e| e.to_string())?;
-    for name in skipped {
-        warn!(file = %name, "moons.d: not a moon; ignored");
-    }
+    let moons = stored_moons(&home)?;
+    check_stored_networks(&home)?;
     let port = options.port.unwrap_or(local.primary_port);
     let is_root = planet
         .roots
@@ -80,6 +82,7 @@ pub async fn run(
         .any(|root| root.identity.public_key() == identity.public_key());
     let store = DirectoryStore::open(home.controller_dir())
         .map_err(|e| format!("cannot open the controller store: {e}"))?;
+    check_controller_store(&store)?;
     report_settings(&local);
     let address = identity.address();
     let config = NodeConfig {
@@ -110,6 +113,7 @@ pub async fn run(
         }
         Err(_) => None,
     };
+    set_clock_offset_from_env()?;
     let options_for_service = ServiceOptions {
         impairment,
         ..ServiceOptions::default()
@@ -162,6 +166,81 @@ pub async fn run(
     } else {
         Err(format!("unclean shutdown: {shutdown:?}"))
     }
+}
+
+/// Test hook `ZTRS_CLOCK_OFFSET_MS` (signed milliseconds): the node's clock is anchored
+/// that far from the wall clock, as on a machine whose clock is off. Read before the node
+/// starts; a bad value is an error rather than a silently correct clock.
+fn set_clock_offset_from_env() -> Result<(), String> {
+    let Ok(text) = std::env::var("ZTRS_CLOCK_OFFSET_MS") else {
+        return Ok(());
+    };
+    let offset_ms = text
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| format!("ZTRS_CLOCK_OFFSET_MS: {text:?} is not signed milliseconds"))?;
+    warn!(
+        offset_ms,
+        "ZTRS_CLOCK_OFFSET_MS: the node's clock is shifted on purpose"
+    );
+    super::clock::set_wall_clock_offset_ms(offset_ms);
+    Ok(())
+}
+
+/// The moons of `moons.d`. A file there that does not load (not a signed moon named by its
+/// id, a symlink, oversized) stops the start with its name: running without a root the
+/// operator configured would fail later and silently (issue 7 item 5).
+fn stored_moons(home: &Home) -> Result<Vec<World>, String> {
+    let (moons, skipped) = home.moons().map_err(|e| e.to_string())?;
+    match skipped.first() {
+        None => Ok(moons),
+        Some(name) => Err(format!(
+            "{}: not a moon this node can load (a signed moon whose id is its name, a \
+             regular file of at most 1 MiB); fix or remove it",
+            home.path("moons.d").join(name).display()
+        )),
+    }
+}
+
+/// Every non-empty `networks.d/<nwid>.conf` must be a network config: we only ever write
+/// whole configs (atomically), so anything else was damaged or put there by hand, and
+/// joining as if the file were empty would hide that (issue 7 item 5). A config issued to
+/// another node is not damage (the controller is asked for a new one), so it is not checked.
+fn check_stored_networks(home: &Home) -> Result<(), String> {
+    for nwid in home.joined_networks().map_err(|e| e.to_string())? {
+        let stored = home.network_config(nwid).map_err(|e| e.to_string())?;
+        if let Some(bytes) = stored
+            && let Err(err) = NetworkConfig::from_dictionary(&bytes)
+        {
+            let name = format!("networks.d/{:016x}.conf", nwid.0);
+            return Err(format!(
+                "{}: not a network config ({err:?}); fix or remove it",
+                home.path(&name).display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every network and member object of `controller.d` must load before the controller
+/// serves from it (the reference loads them all at start too); the error names the file.
+fn check_controller_store(store: &DirectoryStore) -> Result<(), String> {
+    let named = |path: String| {
+        let path = store.root().join(path);
+        move |err: StoreError| format!("{}: {err}", path.display())
+    };
+    let listing = |err: StoreError| format!("cannot list {}: {err}", store.root().display());
+    for nwid in store.network_ids().map_err(listing)? {
+        store
+            .get_network(nwid)
+            .map_err(named(format!("network/{nwid}.json")))?;
+        for address in store.member_addresses(nwid).map_err(listing)? {
+            store
+                .get_member(nwid, address)
+                .map_err(named(format!("network/{nwid}/member/{address}.json")))?;
+        }
+    }
+    Ok(())
 }
 
 /// The TUN attachment (when `tun`), with per-network settings read from the home.
@@ -265,19 +344,21 @@ async fn handle_event(daemon: &Daemon, event: Event) {
             warn!(network = %nwid, ?status, "network status");
         }
         Event::WorldUpdated { id, is_moon, .. } => {
-            let world = daemon
+            // Saved on the driver task, in step with the node (see `persist_config`): a
+            // deorbit runs wholly before (nothing held, nothing written) or after (its
+            // removal follows the write), never between, where it would be undone.
+            let home = daemon.home.clone();
+            let saved = daemon
                 .handle
                 .inspect(move |node| {
-                    if is_moon {
-                        node.moons().iter().find(|m| m.id == id).cloned()
-                    } else {
-                        Some(node.planet().clone())
-                    }
+                    let world = match is_moon {
+                        true => node.moons().iter().find(|m| m.id == id),
+                        false => Some(node.planet()),
+                    };
+                    world.map(|world| home.save_world(world))
                 })
                 .await;
-            if let Ok(Some(world)) = world
-                && let Err(err) = daemon.home.save_world(&world)
-            {
+            if let Ok(Some(Err(err))) = saved {
                 warn!(%err, "cannot persist the world update");
             }
         }
@@ -290,14 +371,20 @@ async fn handle_event(daemon: &Daemon, event: Event) {
 }
 
 /// Writes the config in force for `nwid` into `networks.d` (if the network is still joined).
+/// The write runs on the driver task, between node calls: a leave (the node leaves, then the
+/// API removes the files) comes wholly before it (not joined: nothing written) or after it
+/// (the files go). Checking on the driver and writing here afterwards let a leave slip in
+/// between, and the write then brought back a network the API had acknowledged leaving.
 async fn persist_config(daemon: &Daemon, nwid: NetworkId) {
-    let bytes = daemon
+    let home = daemon.home.clone();
+    let saved = daemon
         .handle
-        .inspect(move |node| node.network_config_bytes(nwid).map(<[u8]>::to_vec))
+        .inspect(move |node| {
+            node.network_config_bytes(nwid)
+                .map(|bytes| home.save_network_config(nwid, bytes))
+        })
         .await;
-    if let Ok(Some(bytes)) = bytes
-        && let Err(err) = daemon.home.save_network_config(nwid, &bytes)
-    {
+    if let Ok(Some(Err(err))) = saved {
         warn!(%err, "cannot persist the network config");
     }
 }

@@ -544,7 +544,6 @@ impl Driver {
                 let _ = reply.send(self.node.send_user_message(now_ms, to, type_id, &data));
             }
             Command::Orbit { moon_id, seed } => self.node.orbit(now_ms, moon_id, seed),
-            Command::Deorbit { moon_id } => self.node.deorbit(moon_id),
             Command::Inspect(job) => job(&self.node),
             Command::InspectMut(job) => {
                 let membership = self.hub.membership(&self.node);

@@ -37,9 +37,6 @@ pub(crate) enum Command {
         moon_id: u64,
         seed: Address,
     },
-    Deorbit {
-        moon_id: u64,
-    },
     /// A read-only look at the node; the closure catches its own panics.
     Inspect(Box<dyn FnOnce(&Node) + Send>),
     /// A change to the node (join, frames, controller administration) with the driver's
@@ -189,9 +186,12 @@ impl ServiceHandle {
         self.submit(Command::Orbit { moon_id, seed }).await
     }
 
-    /// Leaves the moon `moon_id`.
+    /// Leaves the moon `moon_id`; returns once the node has forgotten it, so a caller that
+    /// then removes the stored moon cannot race the moon's arrival (which would store it
+    /// again).
     pub async fn deorbit(&self, moon_id: u64) -> Result<(), ServiceError> {
-        self.submit(Command::Deorbit { moon_id }).await
+        self.with_node_mut(move |node, _| node.deorbit(moon_id))
+            .await
     }
 
     /// Runs `look` on the driver task with the node and returns its result. It runs between

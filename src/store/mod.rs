@@ -137,6 +137,7 @@ impl Home {
                 if !identity.locally_validate() {
                     return Err(failed(&path, "unusable", "fails its proof of work"));
                 }
+                self.complete_public_identity(&identity)?;
                 Ok(identity)
             }
             None => {
@@ -153,6 +154,18 @@ impl Home {
                 Ok(identity)
             }
         }
+    }
+
+    /// Rewrites `identity.public` when it is missing or is not `identity`'s public half: a
+    /// crash between the two writes of a new identity leaves the secret alone, and the
+    /// public file is derived from it (the reference repairs it the same way).
+    fn complete_public_identity(&self, identity: &Identity) -> HomeResult<()> {
+        let public = identity.to_public_string();
+        let stored = self.read("identity.public")?;
+        if stored.as_deref().map(<[u8]>::trim_ascii) != Some(public.as_bytes()) {
+            self.write("identity.public", public.as_bytes(), false)?;
+        }
+        Ok(())
     }
 
     /// The planet: `planet` when present (it must parse and be a planet), else the built-in

@@ -32,6 +32,32 @@ fn identity_is_created_once_then_reloaded() {
 }
 
 #[test]
+fn a_secret_without_its_public_half_is_completed_not_replaced() {
+    let dir = temp_home("identity-public");
+    let home = Home::open(&dir).unwrap();
+    let created = home.load_or_create_identity().unwrap();
+    let secret = fs::read(dir.join("identity.secret")).unwrap();
+    let public = created.to_public_string();
+    // A crash between the two writes of a new identity: only the secret is there.
+    fs::remove_file(dir.join("identity.public")).unwrap();
+    let reloaded = home.load_or_create_identity().unwrap();
+    assert_eq!(reloaded.address(), created.address());
+    assert_eq!(fs::read(dir.join("identity.secret")).unwrap(), secret);
+    assert_eq!(
+        fs::read_to_string(dir.join("identity.public")).unwrap(),
+        public
+    );
+    // A public file that is not the secret's half is rewritten from the secret.
+    fs::write(dir.join("identity.public"), b"0000000001:0:torn").unwrap();
+    home.load_or_create_identity().unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.join("identity.public")).unwrap(),
+        public
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn networks_round_trip_and_ignore_junk_names() {
     let dir = temp_home("networks");
     let home = Home::open(&dir).unwrap();
