@@ -15,6 +15,7 @@ pub mod cli;
 pub mod controller;
 pub mod crypto;
 pub mod dataplane;
+pub mod flood;
 pub mod hex;
 pub mod lab;
 pub mod netstack;

@@ -8,6 +8,7 @@
 mod client;
 mod demo;
 mod files;
+mod flood;
 mod idtool;
 mod moon;
 mod root;
@@ -39,6 +40,9 @@ enum Command {
     Service(service::ServiceArgs),
     /// Print a shell completion script for ztrs.
     Completions(client::completions::CompletionsArgs),
+    /// Send hostile traffic at a node (hardening checks; see `ztrs::flood`).
+    #[command(hide = true)]
+    Flood(flood::FloodArgs),
     #[command(flatten)]
     Client(client::Verb),
 }
@@ -62,6 +66,7 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args),
             Command::Service(args) => service::run(args),
             Command::Completions(args) => client::completions::run(&args, Cli::command()),
+            Command::Flood(args) => flood::run(args),
             Command::Client(verb) => client::run("ztrs", verb),
         },
         Err(err) => usage_error(err),
