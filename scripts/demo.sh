@@ -3,9 +3,10 @@
 # outside 127.0.0.1. First a short tour of `ztrs idtool` (an identity, a signature, a private
 # planet and a moon), then `ztrs demo`: a root and two members on loopback UDP, whose first
 # contact goes through the root and then switches to a direct path (RENDEZVOUS); then a
-# private network on the root's controller that the members join, are authorized on, and
-# exchange ARP and ICMP Ethernet frames over, with timings, round trips and counters. Extra
-# arguments go to `ztrs demo` (e.g. --seed 7, --quiet).
+# private network on the root's controller that the members join, are refused on until the
+# controller authorizes them, and run real TCP over (user-space stacks: a SHA-256-checked
+# transfer with a progress bar, then round trips), ending with a summary table. Extra
+# arguments go to `ztrs demo` (e.g. --bytes 256M, --seed 7, --quiet, --json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,5 +43,5 @@ step() { printf '\n== %s\n' "$*"; }
     ls ./*.moon
 )
 
-step "demo: root + alice + bob on 127.0.0.1"
+step "demo: root + alice + bob on 127.0.0.1, TCP over user-space stacks"
 "$ztrs" demo "$@"

@@ -10,7 +10,7 @@
 
 pub(crate) mod completions;
 mod controller;
-mod http;
+pub(in crate::cli) mod http;
 mod moons;
 mod networks;
 mod output;
