@@ -225,7 +225,7 @@ async fn h1_5_writer_blocked_on_zero_window_wakes_on_reset_and_on_leave() {
 async fn h1_6_a_full_backlog_drops_syns_and_counts_them_then_takes_the_retries() {
     const PORT: u16 = 7107;
     const BACKLOG: usize = 4;
-    const CLIENTS: usize = 16;
+    const CLIENTS: usize = 10;
     let (lab, _faults) = lab().await;
     let (a, b) = (&lab.members[0], &lab.members[1]);
     let listener = b.netstack.listen(v4(b, PORT), BACKLOG).unwrap();
