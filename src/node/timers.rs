@@ -96,7 +96,10 @@ impl Node {
             let Some(peer) = self.peers.get(&address) else {
                 continue;
             };
-            let due = !peer.has_live_path(now)
+            // An upstream heard on no path for ZT_PATH_ALIVE_TIMEOUT is greeted in full again
+            // at once: it may have restarted and forgotten us, and until our HELLO it cannot
+            // read our keepalives (the reference greets a root with no active path likewise).
+            let due = !peer.paths.iter().any(|p| p.alive(now))
                 || peer
                     .last_root_contact
                     .is_none_or(|t| now.saturating_sub(t) >= ZT_ROOT_FULL_HELLO_PERIOD);
