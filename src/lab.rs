@@ -249,18 +249,23 @@ fn loopback() -> Result<UdpUnderlay, String> {
         .map_err(|e| format!("cannot bind a UDP socket on 127.0.0.1: {e}"))
 }
 
-fn planet_of(root: &Identity, endpoint: SocketAddr) -> World {
+/// A private planet `id` whose roots are `roots` (each at one stable endpoint), signed by a
+/// fresh key that is dropped afterwards (nobody can update it). Timestamp 1,700,000,000,000.
+pub fn signed_planet(id: u64, roots: &[(&Identity, SocketAddr)]) -> World {
     let (public, secret) = generate_keypair();
     let mut planet = World {
         world_type: WorldType::Planet,
-        id: 0x7a74_7273_6c61_6200,
+        id,
         timestamp: 1_700_000_000_000,
         updates_must_be_signed_by: public,
         signature: [0; SIGNATURE_LEN],
-        roots: vec![Root {
-            identity: root.to_public(),
-            stable_endpoints: vec![InetAddress::Ip(endpoint.ip(), endpoint.port())],
-        }],
+        roots: roots
+            .iter()
+            .map(|(identity, at)| Root {
+                identity: identity.to_public(),
+                stable_endpoints: vec![InetAddress::Ip(at.ip(), at.port())],
+            })
+            .collect(),
     };
     planet.sign(&secret);
     planet
@@ -274,7 +279,10 @@ impl Lab {
         let root_socket = loopback()?;
         let mut identities = options.identities.clone().into_iter();
         let root_id = identities.next().unwrap_or_else(Identity::generate);
-        let planet = planet_of(&root_id, root_socket.local_addr());
+        let planet = signed_planet(
+            0x7a74_7273_6c61_6200,
+            &[(&root_id, root_socket.local_addr())],
+        );
         let node_config = |identity: Identity, relay: bool, index: u64| NodeConfig {
             allow_loopback_paths: true,
             relay,

@@ -11,6 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use ztrs::lab::signed_planet;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,13 +19,10 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 use ztrs::api::{self, ApiServer};
 use ztrs::crypto::Identity;
-use ztrs::crypto::c25519::{SIGNATURE_LEN, generate_keypair};
 use ztrs::node::NodeConfig;
 use ztrs::service::daemon::Daemon;
 use ztrs::service::{self, ServiceOptions};
 use ztrs::store::Home;
-use ztrs::wire::inet_address::InetAddress;
-use ztrs::wire::world::{Root, World, WorldType};
 use ztrs_platform::udp::{UdpConfig, UdpUnderlay};
 
 /// Upper bound on every request.
@@ -54,25 +52,6 @@ impl Drop for TempDir {
     }
 }
 
-/// A one-root private planet whose root is `endpoint`.
-fn private_planet(endpoint: SocketAddr) -> World {
-    let root = Identity::generate();
-    let (public, secret) = generate_keypair();
-    let mut planet = World {
-        world_type: WorldType::Planet,
-        id: 0x5a7a_0000_00a1,
-        timestamp: 1_700_000_000_000,
-        updates_must_be_signed_by: public,
-        signature: [0; SIGNATURE_LEN],
-        roots: vec![Root {
-            identity: root.to_public(),
-            stable_endpoints: vec![InetAddress::Ip(endpoint.ip(), endpoint.port())],
-        }],
-    };
-    planet.sign(&secret);
-    planet
-}
-
 /// A running node with its API.
 struct Rig {
     dir: TempDir,
@@ -89,7 +68,10 @@ impl Rig {
         let home = Home::open(&dir.0).expect("home");
         let identity = home.load_or_create_identity().expect("identity");
         let silent_root = UdpSocket::bind((LOCALHOST, 0)).expect("root socket");
-        let planet = private_planet(silent_root.local_addr().unwrap());
+        let planet = signed_planet(
+            0x5a7a_0000_00a1,
+            &[(&Identity::generate(), silent_root.local_addr().unwrap())],
+        );
         let root_address = planet.roots[0].identity.address().to_string();
         let config = NodeConfig {
             allow_loopback_paths: true,

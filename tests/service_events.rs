@@ -6,21 +6,20 @@
 //! from the root fill its ring). Every wait is on
 //! an observable condition with a deadline.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
+use ztrs::lab::signed_planet;
 
 use serde_json::json;
 use tokio::time::{Instant, timeout, timeout_at};
 use ztrs::controller::{Controller, MemoryStore};
 use ztrs::crypto::Identity;
-use ztrs::crypto::c25519::{SIGNATURE_LEN, generate_keypair};
 use ztrs::node::{Event, NodeConfig};
 use ztrs::service::{
     self, ServiceEvent, ServiceHandle, ServiceOptions, ShutdownOutcome, Subscription,
 };
 use ztrs::wire::NetworkId;
-use ztrs::wire::inet_address::InetAddress;
-use ztrs::wire::world::{Root, World, WorldType};
+use ztrs::wire::world::World;
 use ztrs_platform::udp::{UdpConfig, UdpUnderlay};
 
 /// Bound on every single step (join, leave, shutdown, an event); normally milliseconds.
@@ -33,23 +32,6 @@ const MESSAGE_TYPE: u64 = 0x7a74_7273_6576;
 
 fn loopback_socket() -> UdpUnderlay {
     UdpUnderlay::open(UdpConfig::ip(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).expect("bind 127.0.0.1")
-}
-
-fn planet_of(root: &Identity, endpoint: SocketAddr) -> World {
-    let (public, secret) = generate_keypair();
-    let mut planet = World {
-        world_type: WorldType::Planet,
-        id: 0x7a74_7273_6576_0001,
-        timestamp: 1_700_000_000_000,
-        updates_must_be_signed_by: public,
-        signature: [0; SIGNATURE_LEN],
-        roots: vec![Root {
-            identity: root.to_public(),
-            stable_endpoints: vec![InetAddress::Ip(endpoint.ip(), endpoint.port())],
-        }],
-    };
-    planet.sign(&secret);
-    planet
 }
 
 /// The lifecycle steps the reader must see, in order.
@@ -116,7 +98,7 @@ impl Reader {
 async fn start_root() -> (ServiceHandle, World, NetworkId) {
     let socket = loopback_socket();
     let identity = Identity::generate();
-    let planet = planet_of(&identity, socket.local_addr());
+    let planet = signed_planet(0x7a74_7273_6576_0001, &[(&identity, socket.local_addr())]);
     let config = NodeConfig {
         allow_loopback_paths: true,
         relay: true,

@@ -10,15 +10,14 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
+use ztrs::lab::signed_planet;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 use ztrs::crypto::Identity;
-use ztrs::crypto::c25519::{SIGNATURE_LEN, generate_keypair};
 use ztrs::node::{Event, NodeConfig};
 use ztrs::service::{self, ServiceError, ServiceHandle, ServiceOptions, ShutdownOutcome};
-use ztrs::wire::inet_address::InetAddress;
-use ztrs::wire::world::{Root, World, WorldType};
+use ztrs::wire::world::World;
 use ztrs_platform::udp::{UdpConfig, UdpUnderlay};
 
 /// Upper bound on every wait; the whole scenario normally takes well under a second.
@@ -39,24 +38,6 @@ fn identity(name: &str) -> Identity {
 
 fn loopback_socket() -> UdpUnderlay {
     UdpUnderlay::open(UdpConfig::ip(LOCALHOST, 0)).expect("bind 127.0.0.1")
-}
-
-/// A one-root private planet, signed by a fresh key.
-fn private_planet(root: &Identity, endpoint: SocketAddr) -> World {
-    let (public, secret) = generate_keypair();
-    let mut planet = World {
-        world_type: WorldType::Planet,
-        id: 0x5a7a_0000_0003,
-        timestamp: 1_700_000_000_000,
-        updates_must_be_signed_by: public,
-        signature: [0; SIGNATURE_LEN],
-        roots: vec![Root {
-            identity: root.to_public(),
-            stable_endpoints: vec![InetAddress::Ip(endpoint.ip(), endpoint.port())],
-        }],
-    };
-    planet.sign(&secret);
-    planet
 }
 
 fn config(identity: Identity, planet: &World) -> NodeConfig {
@@ -167,7 +148,7 @@ async fn members_talk_through_the_root_then_directly() {
     // each datagram's real local address; the members reach it at 127.0.0.1.
     let root_socket = UdpUnderlay::open(UdpConfig::wildcard(0)).expect("bind wildcard");
     let root_endpoint = SocketAddr::new(LOCALHOST, root_socket.local_addr().port());
-    let planet = private_planet(&root_id, root_endpoint);
+    let planet = signed_planet(0x5a7a_0000_0003, &[(&root_id, root_endpoint)]);
     let mut root = start(config(root_id, &planet), root_socket);
     let mut a = start(config(a_id, &planet), loopback_socket());
     let mut b = start(config(b_id, &planet), loopback_socket());

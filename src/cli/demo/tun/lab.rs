@@ -6,18 +6,15 @@
 //! signal alike.
 
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::api::Api;
 use crate::crypto::Identity;
-use crate::crypto::c25519::{SIGNATURE_LEN, generate_keypair};
 use crate::store::Home;
 use crate::wire::Address;
-use crate::wire::inet_address::InetAddress;
-use crate::wire::world::{Root, World, WorldType};
 
 /// UDP port of every daemon, and its API's TCP port on 127.0.0.1 (each daemon has a namespace
 /// of its own, so they can all share it).
@@ -176,7 +173,10 @@ impl Lab {
             .first()
             .map(|(_, identity, _)| identity)
             .ok_or("no root identity")?;
-        let planet = private_planet(root_identity, IpAddr::V4(root_ip), planet_id);
+        let planet = crate::lab::signed_planet(
+            planet_id,
+            &[(root_identity, SocketAddr::new(IpAddr::V4(root_ip), PORT))],
+        );
         let mut hosts = Vec::with_capacity(names.len());
         for (index, (name, (home, identity, identity_took))) in names.iter().zip(homes).enumerate()
         {
@@ -373,24 +373,6 @@ fn stop_daemon(daemon: &mut Daemon) -> Result<(), String> {
 /// Underlay (veth) address of host `index`: the root is 10.200.0.1, then alice and bob.
 fn underlay_ip(index: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 200, 0, u8::try_from(index + 1).unwrap_or(u8::MAX))
-}
-
-/// A one-root private planet signed by a fresh key (dropped afterwards: nobody can update it).
-fn private_planet(root: &Identity, ip: IpAddr, id: u64) -> World {
-    let (public, secret) = generate_keypair();
-    let mut planet = World {
-        world_type: WorldType::Planet,
-        id,
-        timestamp: 1_700_000_000_000,
-        updates_must_be_signed_by: public,
-        signature: [0; SIGNATURE_LEN],
-        roots: vec![Root {
-            identity: root.to_public(),
-            stable_endpoints: vec![InetAddress::Ip(ip, PORT)],
-        }],
-    };
-    planet.sign(&secret);
-    planet
 }
 
 /// Creates `path` as a new directory only we can enter; an existing path is refused (a
